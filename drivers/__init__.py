@@ -1,0 +1,1 @@
+"""Device drivers: bytes, registers, pins and frames. Imports nothing from ``edge_agent``."""

@@ -1,0 +1,1 @@
+"""Digital inputs and outputs: one protocol, several backends (sim, RPi.GPIO)."""

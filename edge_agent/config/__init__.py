@@ -1,0 +1,122 @@
+"""Typed lane configuration, loaded from one TOML file.
+
+``load_config(path)`` returns a :class:`LaneConfig` or raises :class:`ConfigInvalid` whose
+``errors`` are ``(dotted.key.path, reason)`` pairs, every one of them, so a technician can fix a file
+in one pass.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from edge_agent.config.base import Model
+from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecognitionConfig
+from edge_agent.config.lane import GeometryConfig, PolicyConfig
+from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.rfid import RfidConfig, SimRfidConfig
+from edge_agent.config.sensors import LoopsConfig, SimLoopsConfig, SimWimConfig, WimConfig
+from edge_agent.config.signal import SignalConfig
+from edge_agent.config.storage import StorageConfig
+from edge_agent.errors import ConfigError
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class DevicesConfig(Model):
+    """Every input device of the lane, each with its backend."""
+
+    rfid: RfidConfig = SimRfidConfig()
+    loops: LoopsConfig = SimLoopsConfig()
+    wim: WimConfig = SimWimConfig()
+    cameras: dict[str, CameraConfig] = Field(default_factory=dict, description="Cameras by name.")
+
+
+class LaneConfig(Model):
+    """The whole agent configuration."""
+
+    site_id: str = Field(pattern=_ID, description="Port of entry (topic level).")
+    lane_id: str = Field(pattern=_ID, description="Lane at that port (topic level).")
+    geometry: GeometryConfig = GeometryConfig()
+    policy: PolicyConfig = PolicyConfig()
+    storage: StorageConfig = StorageConfig()
+    mqtt: MqttConfig = MqttConfig()
+    devices: DevicesConfig = DevicesConfig()
+    recognition: RecognitionConfig = SimRecognitionConfig()
+    signal: SignalConfig = SignalConfig()
+
+    @field_validator("devices")
+    @classmethod
+    def _cameras_named(cls, devices: DevicesConfig) -> DevicesConfig:
+        for name in devices.cameras:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"camera name {name!r} must be letters, digits, '-' or '_'")
+        return devices
+
+
+class ConfigInvalid(ConfigError):
+    """The config file is not valid; ``errors`` lists ``(dotted.key.path, reason)``."""
+
+    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: " + "; ".join(f"{k}: {r}" for k, r in errors))
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-after", "function-before") or "[" in str(item) and str(item).startswith("function"):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(root)"
+
+
+def _reason(err: Any) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown backend {ctx.get('tag')!r}; choose one of {ctx.get('expected_tags')}"
+    msg: str = err.get("msg", "invalid value")
+    return msg.removeprefix("Value error, ")
+
+
+def validate_config(data: dict[str, Any], source: str = "<config>") -> LaneConfig:
+    """Validate already-parsed TOML data; raise :class:`ConfigInvalid` naming every bad key."""
+    try:
+        return LaneConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = [(_dotted(tuple(e["loc"])), _reason(e)) for e in exc.errors()]
+        raise ConfigInvalid(source, errors) from None
+
+
+def parse_config(text: str, source: str = "<config>") -> LaneConfig:
+    """Parse and validate TOML text; syntax errors name the line and column."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigInvalid(source, [("(toml)", str(exc))]) from None
+    return validate_config(data, source)
+
+
+def load_config(path: Path | str) -> LaneConfig:
+    """Read, parse and validate the config file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigInvalid(str(p), [("(file)", exc.strerror or str(exc))]) from None
+    return parse_config(text, str(p))
+
+
+__all__ = ["ConfigInvalid", "LaneConfig", "load_config", "parse_config", "validate_config"]

@@ -1,0 +1,208 @@
+"""The lane's vocabulary: what devices report, what a passage is, what the lane decides.
+
+Times: every event carries ``mono`` (lane monotonic seconds, see :mod:`edge_agent.clock`) for
+correlation; records that leave the agent carry UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class TagKind(StrEnum):
+    """What a UHF tag means, by its EPC pattern (configured)."""
+
+    FAST_CARD = "fast_card"
+    CONVEYANCE = "conveyance"
+    ESEAL = "eseal"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class TagRead:
+    """One report of one tag by the RFID reader."""
+
+    epc: str  # upper-case hex
+    antenna: int
+    rssi_dbm: float
+    mono: float
+    reader: str = "rfid"
+
+
+@dataclass(frozen=True, slots=True)
+class LoopEvent:
+    """An induction loop changed state (presence on/off)."""
+
+    loop: str  # configured loop name, e.g. "entry" or "exit"
+    present: bool
+    mono: float
+
+
+@dataclass(frozen=True, slots=True)
+class WimRecord:
+    """One vehicle record from the weigh-in-motion controller."""
+
+    sequence: int
+    speed_kmh: float
+    axle_weights_kg: tuple[float, ...]
+    axle_spacings_m: tuple[float, ...]
+    gross_kg: float
+    flags: int  # controller quality/violation flags; 0 = clean
+    mono: float  # lane time the record was read by the agent
+    controller_time: datetime | None = None
+
+    @property
+    def axle_count(self) -> int:
+        """Number of axles weighed."""
+        return len(self.axle_weights_kg)
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """A licence plate read from a camera frame (``text`` normalised to ``[A-Z0-9]{1,8}``)."""
+
+    text: str
+    confidence: float
+    camera: str
+    mono: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRead:
+    """An ISO 6346 container code read from a camera frame (``check_ok`` = check digit verified)."""
+
+    code: str
+    check_ok: bool
+    confidence: float
+    camera: str
+    mono: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFault:
+    """A device went down (``active``) or came back (not ``active``)."""
+
+    device: str
+    kind: str  # e.g. "disconnected", "silent", "stuck_loop", "lamp_mismatch"
+    active: bool
+    detail: str
+    mono: float
+
+
+LaneEvent = TagRead | LoopEvent | WimRecord | PlateRead | ContainerRead | DeviceFault
+
+
+class Verdict(StrEnum):
+    """The lane's two outcomes."""
+
+    RELEASE = "release"
+    REFER = "refer"
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons for a referral (several may apply)."""
+
+    NO_PREARRIVAL = "no_prearrival"
+    NOT_RELEASABLE = "not_releasable"
+    CONVEYANCE_MISSING = "conveyance_missing"
+    CONVEYANCE_MISMATCH = "conveyance_mismatch"
+    PLATE_UNREAD = "plate_unread"
+    PLATE_MISMATCH = "plate_mismatch"
+    DRIVER_MISSING = "driver_missing"
+    DRIVER_MISMATCH = "driver_mismatch"
+    CARRIER_NOT_TRUSTED = "carrier_not_trusted"
+    CONTAINER_UNREAD = "container_unread"
+    CONTAINER_MISMATCH = "container_mismatch"
+    CONTAINER_CHECK_DIGIT = "container_check_digit"
+    SEAL_MISSING = "seal_missing"
+    SEAL_MISMATCH = "seal_mismatch"
+    WEIGHT_MISSING = "weight_missing"
+    WEIGHT_MISMATCH = "weight_mismatch"
+    WIM_FAULT = "wim_fault"
+    SPEED_OUT_OF_RANGE = "speed_out_of_range"
+    TAILGATING = "tailgating"
+    AMBIGUOUS_READS = "ambiguous_reads"
+    DWELL_TIMEOUT = "dwell_timeout"
+    DEVICE_FAULT = "device_fault"
+    BAD_DEVICE_DATA = "bad_device_data"
+    LANE_CLOSED = "lane_closed"
+    OFFICER_HOLD = "officer_hold"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Release or refer, with every failing reason (empty for a release)."""
+
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    matched_record: str | None = None  # pre-arrival record id, when one matched
+
+    @property
+    def released(self) -> bool:
+        """True for a release."""
+        return self.verdict is Verdict.RELEASE
+
+    @classmethod
+    def refer(cls, *reasons: Reason, matched_record: str | None = None) -> Decision:
+        """A referral with the given reasons (deduplicated, order kept)."""
+        return cls(Verdict.REFER, tuple(dict.fromkeys(reasons)), matched_record)
+
+
+class SignalAspect(StrEnum):
+    """What the lane signal shows."""
+
+    RED = "red"
+    AMBER = "amber"
+    GREEN = "green"
+    DARK = "dark"  # only during break-before-make between aspects
+
+
+@dataclass(slots=True)
+class TagSummary:
+    """Repeated reads of one tag in one passage collapsed to one line."""
+
+    epc: str
+    kind: TagKind
+    first_mono: float
+    last_mono: float
+    count: int
+    peak_rssi_dbm: float
+    antennas: frozenset[int]
+    seal_id: str | None = None  # for e-seals, the seal id carried in the EPC
+
+
+@dataclass(slots=True)
+class Passage:
+    """One vehicle's trip through the lane, from entry loop to exit loop."""
+
+    passage_id: str
+    entered_mono: float
+    entered_utc: datetime
+    entry_cleared_mono: float | None = None  # tail left the entry loop
+    exit_mono: float | None = None  # front reached the exit loop
+    exit_cleared_mono: float | None = None  # tail left the exit loop
+    tags: dict[str, TagSummary] = field(default_factory=dict)
+    wim: WimRecord | None = None
+    plates: list[PlateRead] = field(default_factory=list)
+    containers: list[ContainerRead] = field(default_factory=list)
+    flags: set[Reason] = field(default_factory=set)  # tracker-detected problems
+    decision: Decision | None = None
+    decided_mono: float | None = None
+    speed_kmh: float | None = None
+
+    def tags_of(self, kind: TagKind) -> list[TagSummary]:
+        """The tags of one kind seen in this passage."""
+        return [t for t in self.tags.values() if t.kind is kind]
+
+    @property
+    def best_plate(self) -> PlateRead | None:
+        """The most confident plate read, if any."""
+        return max(self.plates, key=lambda p: p.confidence, default=None)
+
+    @property
+    def best_container(self) -> ContainerRead | None:
+        """The most confident container read with a valid check digit, else the most confident."""
+        valid = [c for c in self.containers if c.check_ok]
+        return max(valid or self.containers, key=lambda c: c.confidence, default=None)

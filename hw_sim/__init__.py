@@ -1,0 +1,1 @@
+"""Simulated lane hardware: the same bytes, registers, pins and frames, from the other side of the wire."""
