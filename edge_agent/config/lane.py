@@ -12,11 +12,11 @@ from edge_agent.config.base import Model
 class GeometryConfig(Model):
     """Where things are along the lane, in metres from the entry loop, and the allowed speeds."""
 
-    exit_loop_m: float = Field(40.0, gt=0, description="Exit loop (stop line at the signal).")
+    exit_loop_m: float = Field(45.0, gt=0, description="Exit loop (stop line at the signal).")
     rfid_antenna_m: float = Field(12.0, ge=0, description="RFID antenna gantry.")
     wim_m: float = Field(8.0, ge=0, description="WIM scale.")
     plate_camera_m: float = Field(4.0, ge=0, description="Point the front plate camera looks at.")
-    container_camera_m: float = Field(16.0, ge=0, description="Point the container camera looks at.")
+    container_camera_m: float = Field(10.0, ge=0, description="Point the container camera looks at.")
     read_range_m: float = Field(3.0, gt=0, description="Half-width of each sensor's field along the lane.")
     min_speed_kmh: float = Field(3.0, gt=0, description="Slower than this (average) refers.")
     max_speed_kmh: float = Field(20.0, gt=0, description="Faster than this refers.")

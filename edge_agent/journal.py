@@ -1,0 +1,139 @@
+"""The passage journal: every decided passage is committed, with its upstream message, before the lane acts.
+
+One store transaction writes the journal row and enqueues the passage message in the outbox, so a
+passage the lane acted on is always on its way upstream (at least once, under its stable
+``passage_id``), through broker outages, ``kill -9`` and power cuts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from edge_agent.domain import Passage, TagKind
+
+SCHEMA_NAME = "journal"
+SCHEMA_DDL = """
+CREATE TABLE IF NOT EXISTS passage (
+    passage_id TEXT PRIMARY KEY,
+    entered_at TEXT NOT NULL,
+    decided_at TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    closed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS passage_decided ON passage (decided_at);
+"""
+
+PASSAGE_SCHEMA = "lane.passage/1"
+
+
+class OutboxLike(Protocol):
+    """The part of :class:`edge_agent.store.outbox.Outbox` the journal uses."""
+
+    def enqueue(self, conn: sqlite3.Connection, *, msg_id: str, topic: str, payload: bytes, priority: int,
+                kind: str, qos: int = 1, retain: bool = False) -> Any:
+        """Add one message inside the caller's transaction."""
+        ...
+
+
+class StoreLike(Protocol):
+    """The part of :class:`edge_agent.store.db.Store` the journal uses."""
+
+    def ensure_schema(self, name: str, migrations: str) -> Awaitable[int]:
+        """Apply migrations once."""
+        ...
+
+    def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Awaitable[Any]:
+        """Run ``fn`` in a write transaction."""
+        ...
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def passage_payload(p: Passage, *, site_id: str, lane_id: str, decided_at: datetime,
+                    latency_ms: float) -> dict[str, Any]:
+    """The ``lane.passage/1`` message for a decided passage (see ``edge_agent/schemas/passage.json``)."""
+    if p.decision is None:
+        raise ValueError("passage is not decided")
+    plate = p.best_plate
+    container = p.best_container
+    transponders = p.tags_of(TagKind.CONVEYANCE)
+    cards = p.tags_of(TagKind.FAST_CARD)
+    wim = p.wim
+    return {
+        "schema": PASSAGE_SCHEMA,
+        "passage_id": p.passage_id,
+        "site_id": site_id,
+        "lane_id": lane_id,
+        "entered_at": _iso(p.entered_utc),
+        "decided_at": _iso(decided_at),
+        "decision": p.decision.verdict.value,
+        "reasons": [r.value for r in p.decision.reasons],
+        "matched_record": p.decision.matched_record,
+        "decision_latency_ms": round(latency_ms, 3),
+        "vehicle": {
+            "plate": plate.text if plate else None,
+            "plate_confidence": round(plate.confidence, 3) if plate else None,
+            "transponder": transponders[0].epc if len(transponders) == 1 else None,
+            "container": container.code if container else None,
+            "container_check_ok": container.check_ok if container else None,
+            "speed_kmh": p.speed_kmh,
+        },
+        "driver": {"fast_card": cards[0].epc if len(cards) == 1 else None},
+        "seals": sorted(t.seal_id or t.epc for t in p.tags_of(TagKind.ESEAL)),
+        "wim": None if wim is None else {
+            "sequence": wim.sequence,
+            "gross_kg": wim.gross_kg,
+            "axle_weights_kg": list(wim.axle_weights_kg),
+            "axle_spacings_m": list(wim.axle_spacings_m),
+            "speed_kmh": wim.speed_kmh,
+            "flags": wim.flags,
+        },
+        "tags": [
+            {"epc": t.epc, "kind": t.kind.value, "count": t.count, "peak_rssi_dbm": t.peak_rssi_dbm,
+             "antennas": sorted(t.antennas)}
+            for t in sorted(p.tags.values(), key=lambda t: t.first_mono)
+        ],
+    }
+
+
+class Journal:
+    """Commits decided passages with their outbox message; records when each passage closed."""
+
+    def __init__(self, store: StoreLike, outbox: OutboxLike, *, topic: str, priority: int) -> None:
+        self._store = store
+        self._outbox = outbox
+        self._topic = topic
+        self._priority = priority
+
+    async def open(self) -> None:
+        """Create the journal table if needed."""
+        await self._store.ensure_schema(SCHEMA_NAME, SCHEMA_DDL)
+
+    async def commit(self, payload: dict[str, Any]) -> None:
+        """Durably record a decided passage and queue its message, atomically."""
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+        def txn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO passage (passage_id, entered_at, decided_at, decision, reasons, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (payload["passage_id"], payload["entered_at"], payload["decided_at"], payload["decision"],
+                 json.dumps(payload["reasons"]), body.decode()),
+            )
+            self._outbox.enqueue(conn, msg_id=payload["passage_id"], topic=self._topic, payload=body,
+                                 priority=self._priority, kind="passage")
+
+        await self._store.write(txn)
+
+    async def closed(self, passage_id: str, at: datetime) -> None:
+        """Note that the passage's vehicle has cleared the exit loop."""
+        await self._store.write(lambda conn: conn.execute(
+            "UPDATE passage SET closed_at = ? WHERE passage_id = ?", (_iso(at), passage_id)))
