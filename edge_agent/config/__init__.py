@@ -17,8 +17,8 @@ from edge_agent.config.base import Model
 from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecognitionConfig
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.config.rfid import RfidConfig, SimRfidConfig
-from edge_agent.config.sensors import LoopsConfig, SimLoopsConfig, SimWimConfig, WimConfig
+from edge_agent.config.rfid import RfidConfig
+from edge_agent.config.sensors import LoopsConfig, WimConfig
 from edge_agent.config.signal import SignalConfig
 from edge_agent.config.storage import StorageConfig
 from edge_agent.errors import ConfigError
@@ -29,9 +29,9 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 class DevicesConfig(Model):
     """Every input device of the lane, each with its backend."""
 
-    rfid: RfidConfig = SimRfidConfig()
-    loops: LoopsConfig = SimLoopsConfig()
-    wim: WimConfig = SimWimConfig()
+    rfid: RfidConfig
+    loops: LoopsConfig
+    wim: WimConfig
     cameras: dict[str, CameraConfig] = Field(default_factory=dict, description="Cameras by name.")
 
 
@@ -44,7 +44,7 @@ class LaneConfig(Model):
     policy: PolicyConfig = PolicyConfig()
     storage: StorageConfig = StorageConfig()
     mqtt: MqttConfig = MqttConfig()
-    devices: DevicesConfig = DevicesConfig()
+    devices: DevicesConfig
     recognition: RecognitionConfig = SimRecognitionConfig()
     signal: SignalConfig = SignalConfig()
 

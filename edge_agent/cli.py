@@ -1,0 +1,96 @@
+"""``edge-agent``: the service, the simulated demo, config checks and technician diagnostics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge_agent import __version__
+from edge_agent.config import ConfigInvalid, load_config
+
+EXIT_CONFIG = 2
+_DIAG_MODULES = ("edge_agent.diag.rfid", "edge_agent.diag.modbus", "edge_agent.diag.signal")
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    try:
+        load_config(args.file)
+    except ConfigInvalid as exc:
+        for key, reason in exc.errors:
+            print(f"{key}: {reason}", file=sys.stderr)
+        return EXIT_CONFIG
+    print("OK")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge_agent.app import run_service
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigInvalid as exc:
+        for key, reason in exc.errors:
+            print(f"{args.config}: {key}: {reason}", file=sys.stderr)
+        return EXIT_CONFIG
+    return asyncio.run(run_service(cfg))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hw_sim.demo import DemoOptions, run_demo
+
+    opts = DemoOptions(trucks=args.trucks, seed=args.seed, mqtt_url=args.mqtt_url, json=args.json,
+                       speedup=args.speedup, workdir=args.workdir)
+    return asyncio.run(run_demo(opts))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(prog="edge-agent", description="Edge agent for a FAST secure-corridor lane.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the lane (the systemd service)")
+    run.add_argument("--config", required=True, type=Path, help="lane TOML file")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser("demo", help="run a whole simulated lane end to end")
+    demo.add_argument("--trucks", type=int, default=30, help="number of trucks (default 30)")
+    demo.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
+    demo.add_argument("--mqtt-url", default=None, help="use this broker instead of the embedded one")
+    demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    demo.add_argument("--speedup", type=float, default=20.0, help="simulated time per wall second (default 20)")
+    demo.add_argument("--workdir", type=Path, default=None, help="keep the store and config here")
+    demo.set_defaults(func=_demo)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=_config_check)
+
+    diag = sub.add_parser("diag", help="technician diagnostics for each device")
+    diag_sub = diag.add_subparsers(dest="diag_command", required=True)
+    for name in _DIAG_MODULES:
+        importlib.import_module(name).register(diag_sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edge-agent`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
