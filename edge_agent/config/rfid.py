@@ -1,9 +1,9 @@
-"""The RFID reader and what its tags mean."""
+"""The RFID reader (backend by ``backend``) and what its tags mean."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -13,34 +13,112 @@ _PATTERN = re.compile(r"^[0-9A-F?]{1,64}$")
 
 
 class TagPatterns(Model):
-    """EPC patterns (upper-case hex from the EPC's start, ``?`` = any nibble) per tag kind."""
+    """EPC patterns (upper-case hex from the EPC's start, ``?`` = any nibble) per tag kind.
 
-    fast_card: tuple[str, ...] = Field(("35",), description="Driver FAST cards.")
-    conveyance: tuple[str, ...] = Field(("30",), description="Windshield conveyance transponders.")
-    eseal: tuple[str, ...] = Field(("3A",), description="Container e-seals.")
+    A tag matching several kinds takes the kind of its longest (most specific) matching pattern.
+    """
+
+    fast_card: tuple[str, ...] = Field(default=("35",), description="Driver FAST cards.")
+    conveyance: tuple[str, ...] = Field(default=("30",), description="Windshield conveyance transponders.")
+    eseal: tuple[str, ...] = Field(default=("3A",), description="Container e-seals.")
 
     @field_validator("fast_card", "conveyance", "eseal")
     @classmethod
     def _hex(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
         for p in patterns:
             if not _PATTERN.match(p):
-                raise ValueError(f"{p!r} is not an EPC pattern of hex digits and '?'")
+                raise ValueError(f"{p!r} is not an EPC pattern of upper-case hex digits and '?'")
         return patterns
 
 
 class CrossReadRule(Model):
     """Reads that must come from the adjacent lane are dropped."""
 
-    min_rssi_dbm: float = Field(-70.0, description="Weaker reads are cross reads.")
-    adjacent_antennas: tuple[int, ...] = Field((), description="Antennas that face the adjacent lane.")
+    min_rssi_dbm: float = Field(default=-70.0, ge=-128, le=0, description="Weaker reads are cross reads.")
+    adjacent_antennas: tuple[Annotated[int, Field(ge=1, le=64)], ...] = Field(
+        default=(), description="Antennas that face the adjacent lane: their reads are cross reads."
+    )
+
+
+class _Common(Model):
+    """Settings every serial reader backend shares."""
+
+    port: str = Field(
+        min_length=1,
+        description="Serial port: /dev/serial/by-id/..., /dev/ttyUSB0, a pty path, socket://host:port or loop://.",
+    )
+    baud: int = Field(default=115200, description="Line speed (8N1).")
+    backoff_initial_ms: int = Field(default=500, ge=10, le=60_000, description="First reconnect delay.")
+    backoff_max_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Reconnect delays double up to this."
+    )
+    tags: TagPatterns = TagPatterns()
+    cross_read: CrossReadRule = CrossReadRule()
+
+    @field_validator("baud")
+    @classmethod
+    def _baud(cls, baud: int) -> int:
+        if baud not in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600):
+            raise ValueError(f"baud {baud} is not a standard rate (9600 ... 921600)")
+        return baud
+
+
+class R2000RfidConfig(_Common):
+    """A reader speaking the R2000 ("0xA0") binary protocol."""
+
+    backend: Literal["r2000"] = "r2000"
+    address: int = Field(
+        default=0xFF, ge=0, le=0xFF, description="Reader address; 255 = broadcast (any reader)."
+    )
+    antennas: tuple[Annotated[int, Field(ge=1, le=4)], ...] = Field(
+        default=(1,), min_length=1, description="Antennas inventoried, in turn (1-4)."
+    )
+    rf_power_dbm: int | None = Field(
+        default=30, ge=0, le=33, description="Output power set at connect; unset = leave as is."
+    )
+    inventory: Literal["real_time", "session"] = Field(
+        default="real_time", description="0x89 real-time inventory, or 0x8B with session and target."
+    )
+    session: int = Field(default=1, ge=0, le=3, description="Gen2 session for 'session' inventory.")
+    target: Literal["A", "B"] = Field(default="A", description="Gen2 inventoried flag targeted.")
+    repeat: int = Field(default=1, ge=1, le=255, description="Inventory rounds per command.")
+    cadence_ms: int = Field(
+        default=200, ge=10, le=60_000, description="One inventory command this often (at most)."
+    )
+    reply_timeout_ms: int = Field(
+        default=1000, ge=10, le=60_000, description="A reply must come within this."
+    )
+    silent_after: int = Field(
+        default=2, ge=1, le=100, description="Consecutive timeouts that make the reader silent."
+    )
+
+
+class AsciiRfidConfig(_Common):
+    """A reader sending one line ``EPC[,antenna,rssi]`` per read."""
+
+    backend: Literal["ascii"] = "ascii"
+    idle_timeout_ms: int | None = Field(
+        default=None, ge=100, le=3_600_000,
+        description="For readers that send heartbeats: nothing for this long = silent. None = never.",
+    )
+    default_antenna: int = Field(
+        default=1, ge=1, le=64, description="Antenna assumed when a line gives none."
+    )
+    default_rssi_dbm: float = Field(
+        default=-50.0, ge=-128, le=0, description="RSSI assumed when a line gives none."
+    )
 
 
 class SimRfidConfig(Model):
-    """In-process simulated reader (unit tests and quick demos)."""
+    """Transitional placeholder kept only while the root config still defaults to it; it has no reader.
+
+    The simulator is wire-level (:mod:`hw_sim.rfid` on a pty): configure ``backend = "r2000"`` with its
+    port. Remove this class (and its union member) when the root config makes ``rfid`` required.
+    """
 
     backend: Literal["sim"] = "sim"
     tags: TagPatterns = TagPatterns()
     cross_read: CrossReadRule = CrossReadRule()
 
 
-RfidConfig = SimRfidConfig
+RfidConfig = Annotated[R2000RfidConfig | AsciiRfidConfig | SimRfidConfig, Field(discriminator="backend")]
