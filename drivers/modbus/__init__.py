@@ -1,0 +1,1 @@
+"""Modbus devices (TCP and RTU): register maps, line timing and a counted, paced device link."""
