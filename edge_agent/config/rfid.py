@@ -109,16 +109,4 @@ class AsciiRfidConfig(_Common):
     )
 
 
-class SimRfidConfig(Model):
-    """Transitional placeholder kept only while the root config still defaults to it; it has no reader.
-
-    The simulator is wire-level (:mod:`hw_sim.rfid` on a pty): configure ``backend = "r2000"`` with its
-    port. Remove this class (and its union member) when the root config makes ``rfid`` required.
-    """
-
-    backend: Literal["sim"] = "sim"
-    tags: TagPatterns = TagPatterns()
-    cross_read: CrossReadRule = CrossReadRule()
-
-
-RfidConfig = Annotated[R2000RfidConfig | AsciiRfidConfig | SimRfidConfig, Field(discriminator="backend")]
+RfidConfig = Annotated[R2000RfidConfig | AsciiRfidConfig, Field(discriminator="backend")]
