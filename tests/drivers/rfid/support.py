@@ -23,9 +23,9 @@ def run(coro: Awaitable[T], timeout: float = 20.0) -> T:
     return asyncio.run(guarded())
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+async def until(predicate: Callable[[], bool], within: float = 5.0, what: str = "condition") -> None:
     """Wait on the running loop until ``predicate()`` holds."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -49,5 +49,6 @@ def no_leaks() -> Iterator[None]:
         if not extra_threads and not extra_fds:
             return
         time.sleep(0.02)
-    detail = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in extra_fds if os.path.exists(f"/proc/self/fd/{fd}")}
+    detail = {fd: os.readlink(f"/proc/self/fd/{fd}")
+              for fd in extra_fds if os.path.exists(f"/proc/self/fd/{fd}")}
     raise AssertionError(f"leaked threads {extra_threads} / file descriptors {detail}")

@@ -34,7 +34,8 @@ def test_bad_line_counted_and_parser_continues() -> None:
     p = LineParser()
     got = p.feed(b"AABB,1,loud\n\xff\xfe\nCCDD,1,-40\n")
     assert got == [AsciiTag("CCDD", 1, -40.0)]
-    assert p.bad_lines == 2 and p.last_error == "non-ASCII bytes"
+    assert p.bad_lines == 2
+    assert p.last_error == "non-ASCII bytes"
     assert p.junk_bytes == 2
 
 
@@ -43,7 +44,8 @@ def test_overlong_line_dropped_to_next_newline() -> None:
     got = p.feed(b"A" * 20)
     got += p.feed(b"B" * 20 + b"\nAABB\n")
     assert got == [AsciiTag("AABB", None, None)]
-    assert p.bad_lines == 1 and p.junk_bytes == 41
+    assert p.bad_lines == 1
+    assert p.junk_bytes == 41
 
 
 def test_encode_line_round_trip_and_errors() -> None:

@@ -47,9 +47,12 @@ def test_round_end_status_and_version_decode() -> None:
     replies = [r2000.decode_reply(f) for f in p.feed(raw)]
     assert replies[0] == r2000.RoundEnd(1, 0x8B, 2, 40, 123456)
     assert replies[1] == r2000.StatusReply(1, 0x89, 0x36)
-    assert replies[1].name == "no_tag" and not replies[1].ok
-    assert replies[2] == r2000.FirmwareVersion(1, 2, 7) and replies[2].cmd == 0x72
-    assert isinstance(replies[3], r2000.StatusReply) and replies[3].ok
+    assert replies[1].name == "no_tag"
+    assert not replies[1].ok
+    assert replies[2] == r2000.FirmwareVersion(1, 2, 7)
+    assert replies[2].cmd == 0x72
+    assert isinstance(replies[3], r2000.StatusReply)
+    assert replies[3].ok
     assert replies[4] == r2000.OtherReply(1, 0x77, b"\x1e")
     assert r2000.status_name(0x41) == "code 0x41"
 
@@ -83,7 +86,8 @@ def test_partial_frame_waits_then_discard_counts_junk() -> None:
     assert p.feed(b"\xa0\xff\x01") == []
     assert p.pending == 3
     assert p.discard_partial() == 3
-    assert p.junk_bytes == 3 and p.pending == 0
+    assert p.junk_bytes == 3
+    assert p.pending == 0
 
 
 # ---- properties ---------------------------------------------------------------------------------
@@ -117,7 +121,10 @@ def test_encode_then_parse_round_trips(addr: int, cmd: int, data: bytes) -> None
     assert (p.junk_bytes, p.checksum_errors, p.pending) == (0, 0, 0)
 
 
-@given(addrs, st.integers(1, 4), epcs, st.integers(-129, -2), st.integers(0, 63), st.sampled_from([0x89, 0x8B]))
+INVENTORY = st.sampled_from([0x89, 0x8B])
+
+
+@given(addrs, st.integers(1, 4), epcs, st.integers(-129, -2), st.integers(0, 63), INVENTORY)
 def test_tag_report_round_trips(addr: int, ant: int, epc: bytes, rssi: int, freq: int, cmd: int) -> None:
     (frame,) = FrameParser().feed(r2000.encode_tag_report(addr, cmd, ant, epc.hex(), rssi, freq))
     rep = r2000.decode_reply(frame)
@@ -152,7 +159,10 @@ def test_split_and_glued_at_every_offset_parse_identically(frames: list[bytes], 
     assert got == whole
 
 
-@given(st.lists(reply_frames(), min_size=1, max_size=4), st.binary(max_size=40).filter(lambda b: 0xA0 not in b))
+NO_HEADER = st.binary(max_size=40).filter(lambda b: 0xA0 not in b)
+
+
+@given(st.lists(reply_frames(), min_size=1, max_size=4), NO_HEADER)
 @settings(max_examples=100)
 def test_junk_without_header_byte_between_frames_is_skipped(frames: list[bytes], junk: bytes) -> None:
     p = FrameParser()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -60,16 +61,19 @@ async def lane(tmp_path: Path, **overrides: object) -> AsyncIterator[tuple[Simul
 def test_reads_tags_and_speaks_the_protocol(tmp_path: Path) -> None:
     async def main() -> None:
         async with lane(tmp_path, repeat=2) as (sim, h):
-            sim.set_tags([FieldTag(CAR, 1, -52.0), FieldTag(CARD, 1, -48.0), FieldTag("3A00000000000000000000FF", 2, -40)])
+            sim.set_tags([FieldTag(CAR, 1, -52.0), FieldTag(CARD, 1, -48.0),
+                          FieldTag("3A00000000000000000000FF", 2, -40)])
             await until(lambda: len(h.of(TagSeen)) >= 8, what="tag reads")
             assert h.of(LinkUp) == [LinkUp(sim.tty_path, "firmware 1.9")]
-            assert {(e.epc, e.antenna, e.rssi_dbm) for e in h.of(TagSeen)} == {(CAR, 1, -52.0), (CARD, 1, -48.0)}
+            heard = {(e.epc, e.antenna, e.rssi_dbm) for e in h.of(TagSeen)}
+            assert heard == {(CAR, 1, -52.0), (CARD, 1, -48.0)}  # antenna 2 is not inventoried
             cmds = [(f.cmd, f.data) for f in sim.commands]
             assert cmds[:4] == [(0x72, b""), (0x76, bytes([30])), (0x74, b"\x00"), (0x89, b"\x02")]
             assert all(f.addr == 0xFF for f in sim.commands)
             assert sim.rf_power_dbm == 30
             st = h.reader.stats
-            assert st["reads"] == len(h.of(TagSeen)) and st["frames"] > st["reads"]
+            assert st["reads"] == len(h.of(TagSeen))
+            assert st["frames"] > st["reads"]
             assert st["junk_bytes"] == st["checksum_errors"] == st["timeouts"] == 0
 
     run(main())
@@ -112,15 +116,17 @@ def test_junk_split_frames_and_bad_checksums_are_survived_and_logged_once(
                 n = len(h.of(TagSeen))
                 sim.inject_junk(b"\x00\x13garbage\xa0\x01")
                 sim.corrupt_checksums(1)
-                await until(lambda: len(h.of(TagSeen)) >= n + 3, what="reads after garbage")
+                await until(lambda n=n: len(h.of(TagSeen)) >= n + 3, what="reads after garbage")
             st = h.reader.stats
-            assert st["junk_bytes"] >= 3 * 10 and st["checksum_errors"] >= 3
+            assert st["junk_bytes"] >= 3 * 10
+            assert st["checksum_errors"] >= 3
             assert not h.of(LinkDown)  # a lost frame costs at most one timeout, not the link
 
     with caplog.at_level(logging.WARNING, logger="drivers.rfid.reader"):
         run(main())
     junk_logs = [r for r in caplog.records if "junk bytes" in r.getMessage()]
-    assert len(junk_logs) == 1 and "/dev/pts/" in junk_logs[0].getMessage()
+    assert len(junk_logs) == 1
+    assert "/dev/pts/" in junk_logs[0].getMessage()
     assert len([r for r in caplog.records if "bad checksum" in r.getMessage()]) == 1
 
 
@@ -190,7 +196,9 @@ def test_reader_error_codes_raise_and_clear_a_fault(tmp_path: Path) -> None:
             sim.fail_inventory(r2000.Status.ANTENNA_MISSING, times=3)
             await until(lambda: len(h.of(ReaderFault)) == 2, what="fault raised and cleared")
             up, down = h.of(ReaderFault)
-            assert up.active and up.code == 0x22 and "antenna_missing" in up.detail
+            assert up.active
+            assert up.code == 0x22
+            assert "antenna_missing" in up.detail
             assert not down.active
             assert h.reader.stats["reader_errors"] == 3
             assert not h.of(LinkDown)
@@ -201,7 +209,8 @@ def test_reader_error_codes_raise_and_clear_a_fault(tmp_path: Path) -> None:
 def test_missing_antenna_at_setup_is_a_reader_error(tmp_path: Path) -> None:
     async def main() -> None:
         async with SimulatedRfidReader(link_path=tmp_path / "rfid", connected_antennas=(1,)) as sim:
-            async with Harness(dataclasses.replace(FAST, port=sim.port, antennas=(1, 2))) as h:
+            h = Harness(dataclasses.replace(FAST, port=sim.port, antennas=(1, 2)))
+            async with h:
                 await until(lambda: bool(h.of(ReaderFault)))
                 assert h.of(ReaderFault)[0].code == r2000.Status.ANTENNA_MISSING
 
@@ -220,7 +229,7 @@ def test_absent_port_backs_off_exponentially_to_the_cap(tmp_path: Path) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert 4 <= len(times) <= 14
         assert gaps[0] < gaps[2]  # doubling: 0.01, 0.02, 0.04 ...
         assert max(gaps) < 0.08 + 0.1  # ... capped at 0.08 (plus the open attempt and scheduling)
