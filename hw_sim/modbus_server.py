@@ -2,7 +2,8 @@
 
 :class:`SimModbusServer` owns the server and the fault switches every simulated device shares:
 
-* :attr:`silent` - requests are received but never answered (wrong unit id, dead controller);
+* :attr:`silent` - requests are received but never answered (a dead controller); requests for
+  another unit id are never answered either, as on a real RS-485 bus;
 * :attr:`exception_code` - every request is answered with this Modbus exception (e.g. 6, busy);
 * :attr:`delay_s` - replies are late by this much (a slow controller);
 * :meth:`drop_connections` - the TCP connection is reset (a switch reboot);
@@ -167,7 +168,12 @@ class SimModbusServer:
             self._internal = False
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
-        return b"" if sending and self.silent else data
+        if not sending:
+            return data
+        unit_at = 0 if self.transport == "rtu" else 6  # RTU: first byte; TCP: after the MBAP header
+        if self.silent or (len(data) > unit_at and data[unit_at] != self.unit):
+            return b""  # no reply (a request for another unit id is not ours to answer)
+        return data
 
     async def _action(
         self,

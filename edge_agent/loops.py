@@ -1,0 +1,258 @@
+"""Induction loops as a lane event source: Modbus detector cards or GPIO inputs.
+
+Every loop has a name (the config's ``entry`` and ``exit`` name the two the lane needs). Raw levels
+become presence (``active_low`` inverts), then pass a debounce: a change counts once it has held for
+``debounce_ms``; the :class:`~edge_agent.domain.LoopEvent` carries the time the level first changed,
+so debounce delays the event but not its timestamp. Debouncing is done here, the same way for every
+backend (a GPIO edge only wakes the source, which then re-reads the pin), and the pins are also
+re-read every second in case an edge was lost.
+
+Fault conditions, reported as :class:`~edge_agent.domain.DeviceFault`: ``stuck_loop`` (occupied
+longer than ``stuck_after_s``), ``chatter`` (``chatter_changes`` changes within
+``chatter_window_s``; cleared after a quiet window) and, for Modbus, ``comms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from drivers.errors import ConfigError
+from drivers.gpio.base import DigitalIO
+from drivers.modbus.client import Backoff, ModbusLink
+from drivers.modbus.line import cycle_time
+from drivers.modbus.poller import Conditions, PollSupervisor, Transition
+from drivers.modbus.regmap import Point, PointType, Table, decode, plan_reads
+from edge_agent.clock import Clock
+from edge_agent.config.sensors import AnyLoopsConfig, GpioLoopsConfig, ModbusLoopsConfig
+from edge_agent.domain import DeviceFault, LoopEvent
+from edge_agent.health import DeviceHealth, DeviceState
+from edge_agent.sources import Emit
+
+log = logging.getLogger(__name__)
+
+RECONCILE_S = 1.0
+"""GPIO: re-read every pin at least this often (lane seconds), in case an edge was missed."""
+
+
+@dataclass(slots=True)
+class _Loop:
+    name: str
+    present: bool | None = None  # debounced; None until first seen
+    candidate: bool | None = None
+    since: float = 0.0
+    occupied_since: float | None = None
+    changes: deque[float] = field(default_factory=deque)
+
+
+class LoopSource:
+    """Emits debounced loop presence changes and loop faults (an :class:`~edge_agent.sources.EventSource`)."""
+
+    def __init__(
+        self, cfg: AnyLoopsConfig, clock: Clock, name: str = "loops", io: DigitalIO | None = None
+    ) -> None:
+        self._gpio: tuple[DigitalIO, GpioLoopsConfig] | None = None
+        if isinstance(cfg, GpioLoopsConfig):
+            if io is None:
+                raise ConfigError(f"{name}: the gpio loop backend needs the pin bank (io=)")
+            self._gpio = (io, cfg)
+        self.name = name
+        self._cfg = cfg
+        self._clock = clock
+        self._health = DeviceHealth(name, "loops")
+        where = cfg.addresses if isinstance(cfg, ModbusLoopsConfig) else cfg.pins
+        self._loops = {n: _Loop(n) for n in where}
+        self._conditions = Conditions()
+        self._emit: Emit | None = None
+        self._wake = asyncio.Event()
+        self._lane_loop: asyncio.AbstractEventLoop | None = None  # set while the GPIO watch runs
+        self._sup: PollSupervisor | None = None
+        self._unit = 1
+        self._active_low = cfg.active_low
+        if isinstance(cfg, ModbusLoopsConfig):
+            self._unit = cfg.unit
+            self._points = [Point(n, Table(cfg.table), a, PointType.BOOL) for n, a in cfg.addresses.items()]
+            self._plan = plan_reads(self._points, max_gap=64)
+            link = ModbusLink(cfg.url, timeout_s=cfg.timeout_s, name=name, counters=self._health.counters)
+            interval = max(cfg.poll_interval_s, cycle_time(self._plan, link.endpoint))
+            self._sup = PollSupervisor(
+                link,
+                interval=interval,
+                fault_after=cfg.fault_after,
+                backoff=Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s),
+                sleep=clock.sleep,
+                now=clock.monotonic,
+            )
+
+    def health(self) -> DeviceHealth:
+        """State, last error and counters (changes, chatter, stuck, and the Modbus link's)."""
+        h = self._health
+        sup = self._sup
+        if sup is not None and sup.down:
+            h.state = DeviceState.DOWN
+        elif self._conditions.active or (sup is not None and sup.failures):
+            h.state = DeviceState.DEGRADED
+        elif any(lp.present is not None for lp in self._loops.values()):
+            h.state = DeviceState.UP
+        details = [d for _, d in self._conditions.active.values()]
+        h.detail = "; ".join(details) or (sup.last_error if sup is not None and sup.failures else "")
+        h.last_ok_mono = sup.last_ok if sup is not None else h.last_ok_mono
+        return h
+
+    def presence(self) -> dict[str, bool | None]:
+        """Return the debounced presence of each loop (``None`` until first read)."""
+        return {n: lp.present for n, lp in self._loops.items()}
+
+    async def run(self, emit: Emit) -> None:
+        """Watch the loops until cancelled."""
+        self._emit = emit
+        if self._sup is not None:
+            await self._sup.run(self._poll, self._comms_down, self._comms_up)
+        else:
+            await self._run_gpio()
+
+    # -- reporting -------------------------------------------------------------------------
+    def _report(self, t: Transition | None) -> None:
+        if t is not None and self._emit is not None:
+            self._emit(DeviceFault(self.name, t.kind, t.active, t.detail, self._clock.monotonic()))
+
+    def _comms_down(self, reason: str) -> None:
+        self._report(self._conditions.start("comms", "comms", reason))
+
+    def _comms_up(self) -> None:
+        self._report(self._conditions.end("comms", "answering again"))
+
+    # -- samples, debounce, faults -----------------------------------------------------------
+    def _sample(self, lp: _Loop, present: bool, t: float) -> None:
+        if present == lp.present:
+            lp.candidate = None
+        elif present != lp.candidate:
+            lp.candidate, lp.since = present, t
+
+    def _settle(self, now: float) -> float:
+        """Accept changes that held for the debounce time; check faults; return the next deadline."""
+        debounce = self._cfg.debounce_ms / 1000
+        cfg = self._cfg
+        deadline = now + RECONCILE_S
+        for lp in self._loops.values():
+            if lp.candidate is not None:
+                if now - lp.since >= debounce:
+                    self._accept(lp, lp.candidate, lp.since if lp.present is not None else now)
+                else:
+                    deadline = min(deadline, lp.since + debounce)
+            key = f"stuck_loop:{lp.name}"
+            if lp.present and lp.occupied_since is not None:
+                held = now - lp.occupied_since
+                if held >= cfg.stuck_after_s:
+                    detail = f"loop {lp.name!r} occupied for {held:.0f} s"
+                    if not self._conditions.is_active(key):
+                        self._health.counters["stuck"] += 1
+                        log.error("%s: %s", self.name, detail)
+                    self._report(self._conditions.start(key, "stuck_loop", detail))
+                else:
+                    deadline = min(deadline, lp.occupied_since + cfg.stuck_after_s)
+            key = f"chatter:{lp.name}"
+            while lp.changes and now - lp.changes[0] > cfg.chatter_window_s:
+                lp.changes.popleft()
+            if self._conditions.is_active(key):
+                if not lp.changes or now - lp.changes[-1] >= cfg.chatter_window_s:
+                    self._report(self._conditions.end(key, f"loop {lp.name!r} quiet again"))
+                else:
+                    deadline = min(deadline, lp.changes[-1] + cfg.chatter_window_s)
+            elif len(lp.changes) >= cfg.chatter_changes:
+                detail = f"loop {lp.name!r}: {len(lp.changes)} changes in {cfg.chatter_window_s:g} s"
+                self._health.counters["chatter"] += 1
+                log.error("%s: chattering %s", self.name, detail)
+                self._report(self._conditions.start(key, "chatter", detail))
+                deadline = min(deadline, lp.changes[-1] + cfg.chatter_window_s)
+        return deadline
+
+    def _accept(self, lp: _Loop, present: bool, t: float) -> None:
+        first = lp.present is None
+        lp.present, lp.candidate = present, None
+        lp.occupied_since = t if present else None
+        if not present:
+            self._report(self._conditions.end(f"stuck_loop:{lp.name}", f"loop {lp.name!r} clear again"))
+        if first and not present:
+            return  # an empty loop at start-up is not news
+        if not first:
+            lp.changes.append(t)
+        self._health.counters["changes"] += 1
+        if self._emit is not None:
+            self._emit(LoopEvent(lp.name, present, t))
+
+    # -- Modbus ------------------------------------------------------------------------------
+    async def _poll(self) -> None:
+        if self._sup is None:
+            return
+        image = await self._sup.link.read_plan(self._plan, self._unit)
+        now = self._clock.monotonic()
+        for name, level in decode(self._points, image).items():
+            self._sample(self._loops[name], bool(level) != self._active_low, now)
+        self._settle(now)
+
+    # -- GPIO --------------------------------------------------------------------------------
+    def _read_pins(self, io: DigitalIO, cfg: GpioLoopsConfig, now: float) -> None:
+        for name, pin in cfg.pins.items():
+            self._sample(self._loops[name], io.read(pin) != cfg.active_low, now)
+
+    def _on_edge(self, pin: int, level: bool) -> None:
+        """GPIO callback (any thread): note the time and wake the source on the lane loop."""
+        lane_loop = self._lane_loop
+        if lane_loop is None:  # not running (the protocol has no unwatch)
+            return
+        t = self._clock.monotonic()
+        with contextlib.suppress(RuntimeError):  # the loop closed under a late callback
+            lane_loop.call_soon_threadsafe(self._edge, pin, level, t)
+
+    def _edge(self, pin: int, level: bool, t: float) -> None:
+        if self._gpio is None:
+            return
+        for name, p in self._gpio[1].pins.items():
+            if p == pin:
+                self._health.counters["edges"] += 1
+                self._sample(self._loops[name], level != self._active_low, t)
+        self._wake.set()
+
+    async def _run_gpio(self) -> None:
+        if self._gpio is None:
+            return
+        io, cfg = self._gpio
+        self._lane_loop = asyncio.get_running_loop()
+        try:
+            for pin in cfg.pins.values():
+                io.setup_input(pin, pull_up=cfg.pull_up)
+                io.watch(pin, self._on_edge, debounce_ms=0)
+            self._read_pins(io, cfg, self._clock.monotonic())
+            await self._watch_gpio(io, cfg)
+        finally:
+            self._lane_loop = None
+
+    async def _watch_gpio(self, io: DigitalIO, cfg: GpioLoopsConfig) -> None:
+        while True:
+            self._wake.clear()  # edges from here on wake the next wait
+            now = self._clock.monotonic()
+            for lp in self._loops.values():  # confirm settled candidates against the pin itself
+                settled = lp.candidate is not None and now - lp.since >= cfg.debounce_ms / 1000
+                if settled and (io.read(cfg.pins[lp.name]) != cfg.active_low) != lp.candidate:
+                    lp.candidate = None
+            deadline = self._settle(now)
+            if deadline - now >= RECONCILE_S:
+                self._read_pins(io, cfg, now)
+                deadline = self._settle(now)
+            await self._wait(max(0.0, deadline - now))
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` of lane time or until a GPIO edge arrives."""
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
