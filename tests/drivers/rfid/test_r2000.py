@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,11 +27,14 @@ def test_command_encoders() -> None:
     assert r2000.set_work_antenna(1, 3)[4] == 2  # 0-based on the wire
     assert r2000.set_rf_power(1, 30)[4] == 30
     assert r2000.get_firmware_version(1)[1] == 3
-    for bad in (lambda: r2000.set_work_antenna(1, 5), lambda: r2000.set_rf_power(1, 34),
-                lambda: r2000.session_inventory(1, 4, "A"), lambda: r2000.real_time_inventory(1, 0),
-                lambda: r2000.encode_frame(256, 1), lambda: r2000.encode_frame(1, 1, bytes(253))):
+    bad: list[Callable[[], bytes]] = [
+        lambda: r2000.set_work_antenna(1, 5), lambda: r2000.set_rf_power(1, 34),
+        lambda: r2000.session_inventory(1, 4, "A"), lambda: r2000.real_time_inventory(1, 0),
+        lambda: r2000.encode_frame(256, 1), lambda: r2000.encode_frame(1, 1, bytes(253)),
+    ]
+    for call in bad:
         with pytest.raises(ValueError, match=r"\d"):
-            bad()
+            call()
 
 
 def test_tag_report_decodes() -> None:

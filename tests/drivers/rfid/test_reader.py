@@ -9,6 +9,7 @@ import itertools
 import logging
 import os
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -49,13 +50,17 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def lane(tmp_path: Path, **overrides: object) -> AsyncIterator[tuple[SimulatedRfidReader, Harness]]:
-    sim_kw = {k: overrides.pop(k) for k in ("baud", "ascii_interval_s") if k in overrides}
+    sim_kw: dict[str, object] = {k: overrides.pop(k) for k in ("baud", "ascii_interval_s") if k in overrides}
     if "protocol" in overrides:
         sim_kw["protocol"] = overrides["protocol"]
     async with SimulatedRfidReader(link_path=tmp_path / "rfid", **sim_kw) as sim:  # type: ignore[arg-type]
         settings = dataclasses.replace(FAST, port=sim.port, **overrides)  # type: ignore[arg-type]
         async with Harness(settings) as h:
             yield sim, h
+
+
+def _at_least(h: Harness, n: int) -> bool:
+    return len(h.of(TagSeen)) >= n
 
 
 def test_reads_tags_and_speaks_the_protocol(tmp_path: Path) -> None:
@@ -113,10 +118,10 @@ def test_junk_split_frames_and_bad_checksums_are_survived_and_logged_once(
             await until(lambda: len(h.of(TagSeen)) >= 2)
             sim.split_frames = True
             for _ in range(3):
-                n = len(h.of(TagSeen))
+                want = len(h.of(TagSeen)) + 3
                 sim.inject_junk(b"\x00\x13garbage\xa0\x01")
                 sim.corrupt_checksums(1)
-                await until(lambda n=n: len(h.of(TagSeen)) >= n + 3, what="reads after garbage")
+                await until(partial(_at_least, h, want), what="reads after garbage")
             st = h.reader.stats
             assert st["junk_bytes"] >= 3 * 10
             assert st["checksum_errors"] >= 3
