@@ -89,8 +89,10 @@ def test_answers_the_r2000_conversation(tmp_path: Path) -> None:
             w.send(r2000.encode_command(0xFF, 0x99) + r2000.encode_command(0xFF, r2000.Cmd.RESET)
                    + r2000.get_firmware_version(0x05) + r2000.get_firmware_version(0x01))
             replies = [r2000.decode_reply(f) for f in await w.frames(2)]
-            assert replies == [r2000.OtherReply(1, 0x99, b"\x11"), r2000.FirmwareVersion(1, 1, 9)]  # 0x11: failed
-            assert [f.cmd for f in sim.commands] == [0x72, 0x76, 0x89, 0x89, 0x74, 0x8B, 0x99, 0x70, 0x72, 0x72]
+            # unknown command: 0x11 (failed); reset: no reply; another address: ignored
+            assert replies == [r2000.OtherReply(1, 0x99, b"\x11"), r2000.FirmwareVersion(1, 1, 9)]
+            cmds = [f.cmd for f in sim.commands]
+            assert cmds == [0x72, 0x76, 0x89, 0x89, 0x74, 0x8B, 0x99, 0x70, 0x72, 0x72]
 
     run(main())
 
@@ -126,11 +128,15 @@ def test_faults_on_the_wire(tmp_path: Path) -> None:
     run(main())
 
 
+def _target(link: Path) -> str:
+    return os.path.realpath(link)
+
+
 def test_unplug_closes_the_line_and_replug_repoints_the_link(tmp_path: Path) -> None:
     async def main() -> None:
         async with SimulatedRfidReader(link_path=tmp_path / "rfid") as sim:
             link = tmp_path / "rfid"
-            assert os.path.realpath(link) == sim.tty_path
+            assert _target(link) == sim.tty_path
             w = Wire(sim.port)
             sim.unplug()
             await until(lambda: w.eof, what="end of line on the agent side")
@@ -138,7 +144,7 @@ def test_unplug_closes_the_line_and_replug_repoints_the_link(tmp_path: Path) -> 
             assert sim.port == str(link)
             w.close()
             sim.replug()
-            assert os.path.realpath(link) == sim.tty_path
+            assert _target(link) == sim.tty_path
             w2 = Wire(sim.port)
             try:
                 w2.send(r2000.get_firmware_version(0xFF))
