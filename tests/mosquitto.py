@@ -291,10 +291,10 @@ class Central:
             return list(self.messages)
 
     async def await_for(
-        self, predicate: Callable[[list[Received]], bool], timeout: float = 10.0
+        self, predicate: Callable[[list[Received]], bool], limit_s: float = 10.0
     ) -> list[Received]:
         """:meth:`wait_for` without blocking the event loop."""
-        return await asyncio.to_thread(self.wait_for, predicate, timeout)
+        return await asyncio.to_thread(self.wait_for, predicate, limit_s)
 
     def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, properties: Properties | None = None

@@ -279,7 +279,8 @@ class Outbox:
                 chunk = todo[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 for (kind,) in conn.execute(
-                    f"SELECT kind FROM outbox WHERE seq IN ({marks})", chunk  # noqa: S608
+                    f"SELECT kind FROM outbox WHERE seq IN ({marks})",  # noqa: S608
+                    chunk,
                 ):
                     kinds[str(kind)] += 1
                 conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)  # noqa: S608
