@@ -4,6 +4,7 @@
 
 * :attr:`silent` - requests are received but never answered (a dead controller); requests for
   another unit id are never answered either, as on a real RS-485 bus;
+* :attr:`drop_replies` - the next N requests are carried out but their replies are lost;
 * :attr:`exception_code` - every request is answered with this Modbus exception (e.g. 6, busy);
 * :attr:`delay_s` - replies are late by this much (a slow controller);
 * :meth:`drop_connections` - the TCP connection is reset (a switch reboot);
@@ -59,6 +60,7 @@ class SimModbusServer:
         self.unit = unit
         self.baud = baud
         self.silent = False
+        self.drop_replies = 0
         self.exception_code: int | None = None
         self.delay_s = 0.0
         self.requests = 0
@@ -173,6 +175,9 @@ class SimModbusServer:
         unit_at = 0 if self.transport == "rtu" else 6  # RTU: first byte; TCP: after the MBAP header
         if self.silent or (len(data) > unit_at and data[unit_at] != self.unit):
             return b""  # no reply (a request for another unit id is not ours to answer)
+        if self.drop_replies > 0:
+            self.drop_replies -= 1
+            return b""
         return data
 
     async def _action(

@@ -7,7 +7,8 @@ agent writes its sequence number to ``ack``. Records made while the agent is awa
 past ``fifo_size`` the oldest is dropped, ``lost`` counts it and the overflow bit is set.
 
 Fault switches (no reply, exception replies, slow replies, dropped connections, CRC corruption on
-RTU) are on :attr:`WimController.server`; :meth:`set_fault` raises the controller's own fault bit.
+RTU) are on :attr:`WimController.server`; :meth:`set_fault` raises the controller's own fault bit;
+:attr:`WimController.lose_ack_replies` loses the replies to that many accepted acks.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class WimController:
         self.acked: list[int] = []
         self.lost = 0
         self.fault = False
+        self.lose_ack_replies = 0
         self._wall = wall_clock
         self._seq = 0
         n_axles = sum(1 for r in self.points if r.startswith("axle_weight_"))
@@ -199,6 +201,9 @@ class WimController:
         if self.fifo and isinstance(acked, int) and acked == self.fifo[0].sequence & mask:
             self.fifo.popleft()
             self.acked.append(int(acked))
+            if self.lose_ack_replies > 0:  # the ack is done, but its reply never reaches the agent
+                self.lose_ack_replies -= 1
+                self.server.drop_replies += 1
         image = self._image()
         for k, word in enumerate(image):
             a = self._base + k
