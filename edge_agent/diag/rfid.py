@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.rfid.reader import LinkDown, LinkUp, ReaderEvent, ReaderSettings, TagReader, TagSeen
+from drivers.rfid.reader import LinkDown, LinkUp, ReaderEvent, ReaderFault, ReaderSettings, TagReader, TagSeen
 from edge_agent.config.rfid import TagPatterns
 from edge_agent.tags import classify
 
@@ -39,9 +39,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--baud", type=int, default=115200, help="line speed, 8N1 (default 115200)")
     p.add_argument("--address", type=lambda s: int(s, 0), default=0xFF,
                    help="R2000 reader address (default 0xFF = broadcast)")
+    p.add_argument("--antennas", type=_antennas, default=(1, 2, 3, 4),
+                   help="R2000 antennas to inventory in turn, e.g. 1,2 (default 1,2,3,4)")
     p.add_argument("--seconds", type=float, default=5.0, help="how long to inventory (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=run)
+
+
+def _antennas(text: str) -> tuple[int, ...]:
+    try:
+        ants = tuple(int(a) for a in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of antennas") from None
+    if not ants or any(not 1 <= a <= 4 for a in ants):
+        raise argparse.ArgumentTypeError(f"antennas {text!r} must be 1-4")
+    return ants
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,12 +63,13 @@ def run(args: argparse.Namespace) -> int:
 
 async def _inventory(args: argparse.Namespace) -> int:
     settings = ReaderSettings(
-        port=args.port, protocol=args.protocol, baud=args.baud, address=args.address,
+        port=args.port, protocol=args.protocol, baud=args.baud, address=args.address, antennas=args.antennas,
         cadence_s=0.05, reply_timeout_s=0.5, silent_after=2, backoff_initial_s=0.25, backoff_max_s=1.0,
         rf_power_dbm=None,
     )
     seen: dict[str, _Seen] = {}
     problems: list[str] = []
+    reader_errors: dict[str, None] = {}
 
     def on_event(ev: ReaderEvent) -> None:
         if isinstance(ev, TagSeen):
@@ -70,6 +83,8 @@ async def _inventory(args: argparse.Namespace) -> int:
             problems.append(ev.detail)
         elif isinstance(ev, LinkUp):
             problems.clear()
+        elif isinstance(ev, ReaderFault) and ev.active:
+            reader_errors[ev.detail] = None
 
     reader = TagReader(settings, on_event, name="diag-rfid")
     started = time.monotonic()
@@ -79,7 +94,7 @@ async def _inventory(args: argparse.Namespace) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     elapsed = time.monotonic() - started
-    _report(args, reader, seen, elapsed)
+    _report(args, reader, seen, elapsed, list(reader_errors))
     answered = reader.ever_answered if args.protocol == "r2000" else _heard(reader)
     if not answered:
         hint = NO_REPLY_HINT.format(baud=args.baud)
@@ -95,7 +110,9 @@ def _heard(reader: TagReader) -> bool:
     return reader.ever_answered and (st["frames"] + st["junk_bytes"] + st["bad_lines"]) > 0
 
 
-def _report(args: argparse.Namespace, reader: TagReader, seen: dict[str, _Seen], elapsed: float) -> None:
+def _report(
+    args: argparse.Namespace, reader: TagReader, seen: dict[str, _Seen], elapsed: float, errors: list[str]
+) -> None:
     patterns = TagPatterns()
     st = reader.stats
     summary = {
@@ -103,6 +120,7 @@ def _report(args: argparse.Namespace, reader: TagReader, seen: dict[str, _Seen],
         "timeouts": st["timeouts"], "reader_errors": st["reader_errors"], "reads": st["reads"],
         "tags": len(seen), "seconds": round(elapsed, 2),
         "reads_per_s": round(st["reads"] / elapsed, 1) if elapsed > 0 else 0.0,
+        "reader_error_details": errors,
     }
     if args.json:
         for s in sorted(seen.values(), key=lambda s: s.epc):
@@ -124,3 +142,5 @@ def _report(args: argparse.Namespace, reader: TagReader, seen: dict[str, _Seen],
     print(f"frames {summary['frames']}, checksum errors {summary['checksum_errors']}, "
           f"junk bytes {summary['junk_bytes']}, timeouts {summary['timeouts']}, "
           f"reads {summary['reads']} ({summary['reads_per_s']} reads/s over {summary['seconds']} s)")
+    for detail in errors:
+        print(f"reader reported: {detail}")
