@@ -35,6 +35,20 @@ from edge_agent.errors import EdgeAgentError
 
 log = logging.getLogger(__name__)
 
+
+class _QuietTeardown(logging.Filter):
+    """Drop paho's "Client is not connected" error, logged after every disconnect.
+
+    The uplink logs each loss itself, with its reason; paho's line would only repeat it as an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
+
+
+paho_log = logging.getLogger("edge_agent.uplink.paho")
+paho_log.addFilter(_QuietTeardown())
+
 AckCallback = Callable[[int, bool, str], None]
 """``on_ack(token, ok, reason)`` on the loop when the broker acknowledged a publish."""
 MessageCallback = Callable[[mqtt.MQTTMessage], None]
@@ -109,6 +123,8 @@ class Session:
         self._lock = threading.Lock()
         self._tokens: dict[int, int] = {}  # mid -> token
         self._early: dict[int, tuple[bool, str]] = {}  # mid acked before publish() returned
+        self._subacks: dict[int, asyncio.Future[tuple[bool, str]]] = {}
+        self._early_subacks: dict[int, tuple[bool, str]] = {}
         self._connack: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
         self.lost = asyncio.Event()
         self.lost_reason = ""
@@ -126,7 +142,7 @@ class Session:
             clean_session=None if self.v5 else True,
             reconnect_on_failure=False,
         )
-        client.enable_logger(logging.getLogger("edge_agent.uplink.paho"))
+        client.enable_logger(paho_log)
         client.connect_timeout = cfg.connect_timeout_s
         client.max_inflight_messages_set(cfg.inflight + 4)  # + availability and slack
         client.max_queued_messages_set(0)
@@ -148,6 +164,7 @@ class Session:
         client.on_disconnect = self._cb_disconnect
         client.on_publish = self._cb_publish
         client.on_message = self._cb_message
+        client.on_subscribe = self._cb_subscribe
         return client
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -221,10 +238,25 @@ class Session:
                 log.debug("uplink: socket close: %s", exc)
 
     # -- loop-side API ----------------------------------------------------------------------------
-    def subscribe(self, topic: str) -> bool:
-        """Subscribe at QoS 1; False if the client could not send it."""
-        rc, _mid = self.client.subscribe(topic, qos=1)
-        return rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+    async def subscribe(self, topic: str, limit_s: float) -> tuple[bool, str]:
+        """Subscribe at QoS 1 and wait for the SUBACK: ``(granted, reason)``."""
+        rc, mid = self.client.subscribe(topic, qos=1)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            return False, f"not sent ({rc})"
+        fut: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
+        with self._lock:
+            early = self._early_subacks.pop(mid, None)
+            if early is None:
+                self._subacks[mid] = fut
+        if early is not None:
+            return early
+        try:
+            return await asyncio.wait_for(fut, limit_s)
+        except TimeoutError:
+            return False, f"no SUBACK within {limit_s} s"
+        finally:
+            with self._lock:
+                self._subacks.pop(mid, None)
 
     def publish(
         self,
@@ -294,6 +326,23 @@ class Session:
                 self._early[mid] = (ok, reason)
                 return
         self._post(self._on_ack, token, ok, reason)
+
+    def _cb_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, rcs: list[ReasonCode], props: Properties | None
+    ) -> None:
+        bad = [r for r in rcs if r.is_failure]
+        result = (not bad, _reason_text(bad[0]) if bad else "granted")
+        with self._lock:
+            fut = self._subacks.pop(mid, None)
+            if fut is None:
+                self._early_subacks[mid] = result
+                return
+        self._post(self._set_suback, fut, result)
+
+    @staticmethod
+    def _set_suback(fut: asyncio.Future[tuple[bool, str]], result: tuple[bool, str]) -> None:
+        if not fut.done():
+            fut.set_result(result)
 
     def _cb_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._post(self._on_message, msg)

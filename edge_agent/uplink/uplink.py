@@ -342,8 +342,14 @@ class Uplink:
         log.info("uplink: connected to %s as %s", session.broker.url, self.client_id)
         self._inflight.clear()
         self._deferred.clear()
-        if not session.subscribe(self.topics("command")):
-            log.warning("uplink: subscribing to %s failed", self.topics("command"))
+        granted, why = await session.subscribe(self.topics("command"), self.cfg.connect_timeout_s)
+        if not granted:
+            self.counters["subscribe_failures"] += 1
+            log.error(
+                "uplink: subscribing to %s failed: %s (no commands on this connection)",
+                self.topics("command"),
+                why,
+            )
         await self._publish_availability(session, online=True, reason="connected", wait_s=0)
         self._connected_event.set()
         drainer = asyncio.create_task(self._drain(session), name="uplink-drain")

@@ -76,7 +76,13 @@ def passage(i: int, *, passage_id: str | None = None) -> dict[str, Any]:
             "flags": 0,
         },
         "tags": [
-            {"epc": "300833B2DDD9014000000001", "kind": "conveyance", "count": 7, "peak_rssi_dbm": -48.0, "antennas": [1, 2]}
+            {
+                "epc": "300833B2DDD9014000000001",
+                "kind": "conveyance",
+                "count": 7,
+                "peak_rssi_dbm": -48.0,
+                "antennas": [1, 2],
+            }
         ],
     }
 
@@ -113,7 +119,13 @@ async def agent(
 ) -> AsyncIterator[Uplink]:
     async with Store(storage_cfg(db, quota_mb=quota_mb)) as store, Outbox(store) as outbox:
         uplink = Uplink(
-            mqtt, site_id=SITE, lane_id=LANE, store=store, outbox=outbox, verifier=verifier, clock=SystemClock()
+            mqtt,
+            site_id=SITE,
+            lane_id=LANE,
+            store=store,
+            outbox=outbox,
+            verifier=verifier,
+            clock=SystemClock(),
         )
         if start:
             async with uplink:

@@ -40,7 +40,9 @@ def test_delivers_in_order_and_deletes_after_puback(
 
     @async_test
     async def run() -> None:
-        async with agent(tmp_path / "lane.sqlite3", mqtt_cfg(mosquitto.url, protocol=protocol, inflight=8)) as up:
+        async with agent(
+            tmp_path / "lane.sqlite3", mqtt_cfg(mosquitto.url, protocol=protocol, inflight=8)
+        ) as up:
             assert await up.wait_connected(5)
             payloads = [passage(i) for i in range(60)]
             await commit_passages(up.store, up.outbox, up.topic("passage"), payloads)
@@ -61,7 +63,9 @@ def test_delivers_in_order_and_deletes_after_puback(
         assert avail[0].json()["state"] == "online"
         validate("availability", avail[0].json())
         # the clean close published a retained offline
-        offline = c.wait_for(lambda m: any(x.topic.endswith("/availability") and b"offline" in x.payload for x in m))
+        offline = c.wait_for(
+            lambda m: any(x.topic.endswith("/availability") and b"offline" in x.payload for x in m)
+        )
         last = [m for m in offline if m.topic.endswith("/availability")][-1].json()
         assert (last["state"], last["reason"]) == ("offline", "shutdown")
 
@@ -102,7 +106,9 @@ async def test_broker_outage_then_everything_arrives_in_order(
 
 
 @async_test
-async def test_paced_replay_of_a_backlog(tmp_path: Path, mosquitto: Mosquitto, central: Callable[..., Central]) -> None:
+async def test_paced_replay_of_a_backlog(
+    tmp_path: Path, mosquitto: Mosquitto, central: Callable[..., Central]
+) -> None:
     c = central(mosquitto, (f"{BASE}/passage",))
     cfg = mqtt_cfg(mosquitto.url, replay_rate_per_s=100, replay_burst=10)
     async with agent(tmp_path / "lane.sqlite3", cfg, start=False) as up:
@@ -116,7 +122,9 @@ async def test_paced_replay_of_a_backlog(tmp_path: Path, mosquitto: Mosquitto, c
 
 
 @async_test
-async def test_failover_to_the_next_broker(tmp_path: Path, mosquitto: Mosquitto, central: Callable[..., Central]) -> None:
+async def test_failover_to_the_next_broker(
+    tmp_path: Path, mosquitto: Mosquitto, central: Callable[..., Central]
+) -> None:
     from tests.mosquitto import free_port
 
     c = central(mosquitto, (f"{BASE}/passage",))
