@@ -37,13 +37,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", required=True, help="serial port: /dev/serial/by-id/..., /dev/ttyUSB0, socket://...")
     p.add_argument("--protocol", choices=["r2000", "ascii"], default="r2000", help="reader protocol")
     p.add_argument("--baud", type=int, default=115200, help="line speed, 8N1 (default 115200)")
-    p.add_argument("--address", type=lambda s: int(s, 0), default=0xFF,
+    p.add_argument("--address", type=_address, default=0xFF,
                    help="R2000 reader address (default 0xFF = broadcast)")
     p.add_argument("--antennas", type=_antennas, default=(1, 2, 3, 4),
                    help="R2000 antennas to inventory in turn, e.g. 1,2 (default 1,2,3,4)")
     p.add_argument("--seconds", type=float, default=5.0, help="how long to inventory (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=run)
+
+
+def _address(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 1 or 0xFF)") from None
+    if not 0 <= value <= 0xFF:
+        raise argparse.ArgumentTypeError(f"address {text} must be 0-255")
+    return value
 
 
 def _antennas(text: str) -> tuple[int, ...]:
@@ -64,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 async def _inventory(args: argparse.Namespace) -> int:
     settings = ReaderSettings(
         port=args.port, protocol=args.protocol, baud=args.baud, address=args.address, antennas=args.antennas,
-        cadence_s=0.05, reply_timeout_s=0.5, silent_after=2, backoff_initial_s=0.25, backoff_max_s=1.0,
+        cadence_s=0.0, reply_timeout_s=0.5, silent_after=2, backoff_initial_s=0.25, backoff_max_s=1.0,
         rf_power_dbm=None,
     )
     seen: dict[str, _Seen] = {}

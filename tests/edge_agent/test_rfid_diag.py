@@ -113,6 +113,9 @@ def test_bad_antenna_list_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         _args("--port", "/dev/null", "--antennas", "1,9")
     assert "must be 1-4" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _args("--port", "/dev/null", "--address", "0x100")
+    assert "must be 0-255" in capsys.readouterr().err
 
 
 def test_silent_reader_exits_1_with_a_hint(sim: SimThread, capsys: pytest.CaptureFixture[str]) -> None:
