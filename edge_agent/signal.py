@@ -1,0 +1,467 @@
+"""The lane signal: the one place that enforces the signal's safety invariants.
+
+Invariants (proved by ``tests/edge_agent/test_signal_stateful.py`` on the recorded pin history):
+
+* never two lamps lit: every change is break-before-make, with ``dark_ms`` of darkness between;
+* green is switched on only for a current grant (a lane release or an officer's release) while the
+  lane is open, no fault is active and no officer hold is on;
+* green is always left through amber held for at least ``amber_s``, then red (a truck already
+  committed to the stop line must not meet a sudden red); amber always runs to red, never back to
+  green; red is shown at least ``min_red_s`` before the next green;
+* red at start (outputs are set up red from the first instant), at stop, on any fault (a stale
+  sensor, loop lag, a lamp read-back mismatch, a GPIO error), when the lane is closed or held.
+
+A fault, close or hold also withdraws every grant: green never comes back by itself once a fault
+clears; the lane must grant again. Only a failure of the signal's own sequencer (or a second
+cancellation while stopping) cuts straight to red; a dead process is the external watchdog's job
+(:mod:`edge_agent.watchdog`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from drivers.gpio import open_backend
+from drivers.gpio.base import DigitalIO
+from edge_agent.clock import Clock
+from edge_agent.config.signal import GpioConfig, SignalConfig
+from edge_agent.domain import SignalAspect
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[SignalAspect, str], None]
+"""Called with (new aspect, reason) whenever a lamp comes on (red, amber or green)."""
+OnFault = Callable[[str, str], None]
+"""Called with (fault name, detail) when a fault becomes active (e.g. ``lamp_mismatch:green``)."""
+
+RED, AMBER, GREEN, DARK = SignalAspect.RED, SignalAspect.AMBER, SignalAspect.GREEN, SignalAspect.DARK
+LAMPS = (RED, AMBER, GREEN)
+_MAX_BLOCKED = 256
+
+
+def open_gpio(cfg: GpioConfig) -> DigitalIO:
+    """Open the GPIO backend the config selects (imported only now; see :data:`drivers.gpio.BACKENDS`)."""
+    return open_backend(cfg.backend, **cfg.model_dump(exclude={"backend"}))
+
+
+class TrafficSignal:
+    """The lane signal over a :class:`~drivers.gpio.base.DigitalIO`: ``async with TrafficSignal(...)``."""
+
+    def __init__(
+        self,
+        cfg: SignalConfig,
+        io: DigitalIO,
+        clock: Clock,
+        *,
+        on_change: OnChange | None = None,
+        on_fault: OnFault | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.on_change = on_change
+        self.on_fault = on_fault
+        self.counters: Counter[str] = Counter()
+        self._io = io
+        self._clock = clock
+        self._pins = {RED: cfg.pins.red, AMBER: cfg.pins.amber, GREEN: cfg.pins.green}
+        self._lit: SignalAspect | None = None
+        self._changed_at = dict.fromkeys(LAMPS, 0.0)
+        self._red_since = 0.0
+        self._grants: list[tuple[str, str]] = []  # (passage_id, granted by), head = current
+        self._blocked: OrderedDict[str, str] = OrderedDict()
+        self._faults: dict[str, str] = {}
+        self._closed_reason: str | None = None
+        self._hold_reason: str | None = None
+        self._stopping = False
+        self._entered = False
+        self._exited = False
+        self._history: deque[tuple[float, SignalAspect]] = deque(maxlen=1000)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._readback_task: asyncio.Task[None] | None = None
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def aspect(self) -> SignalAspect:
+        """The lamp lit now (``DARK`` only during a break-before-make gap)."""
+        return self._lit or DARK
+
+    @property
+    def closed(self) -> bool:
+        """Whether the lane is closed."""
+        return self._closed_reason is not None
+
+    @property
+    def held(self) -> bool:
+        """Whether an officer hold is on."""
+        return self._hold_reason is not None
+
+    @property
+    def faults(self) -> set[str]:
+        """Names of the active faults."""
+        return set(self._faults)
+
+    @property
+    def granted(self) -> str | None:
+        """The passage the current grant is for (green shows, or will, for it)."""
+        return self._grants[0][0] if self._grants else None
+
+    @property
+    def healthy(self) -> bool:
+        """The sequencer runs (the heartbeat and systemd watchdog depend on it)."""
+        return self._task is not None and not self._task.done() and not self._stopping
+
+    @property
+    def history(self) -> list[tuple[float, SignalAspect]]:
+        """Recent ``(lane time, aspect)`` changes, oldest first (DARK gaps included)."""
+        return list(self._history)
+
+    def status(self) -> dict[str, Any]:
+        """Return a JSON-ready view for health messages and the CLI."""
+        return {
+            "aspect": self.aspect.value,
+            "closed": self.closed,
+            "closed_reason": self._closed_reason,
+            "held": self.held,
+            "hold_reason": self._hold_reason,
+            "faults": dict(sorted(self._faults.items())),
+            "granted": self.granted,
+        }
+
+    def _may_grant(self) -> str | None:
+        if self._stopping or not self.healthy:
+            return "signal stopping" if self._stopping else "signal not running"
+        if self._closed_reason is not None:
+            return f"lane closed ({self._closed_reason})"
+        if self._faults:
+            return "faults active: " + ", ".join(sorted(self._faults))
+        if self._hold_reason is not None:
+            return f"officer hold ({self._hold_reason})"
+        return None
+
+    # --- commands (all synchronous, applied by the sequencer task) --------------------------
+    def grant(self, passage_id: str, *, by: str = "lane") -> bool:
+        """Show green for ``passage_id`` if allowed; True if green is (or will be) shown for it.
+
+        Grants queue in order: a second grant shows green after the first is revoked and red has
+        been shown for ``min_red_s``. ``by`` names who released (``"lane"`` or an officer); a
+        passage an officer held is refused unless an officer grants it.
+        """
+        if not passage_id:
+            raise ValueError("passage_id must not be empty")
+        why_not = self._may_grant()
+        if why_not is None and by == "lane" and passage_id in self._blocked:
+            why_not = f"passage held by officer ({self._blocked[passage_id]})"
+        if why_not is not None:
+            self.counters["grant_refused"] += 1
+            log.info("green refused for passage %s: %s", passage_id, why_not)
+            return False
+        if all(pid != passage_id for pid, _ in self._grants):
+            self._grants.append((passage_id, by))
+            self._wake.set()
+        return True
+
+    def revoke(self, passage_id: str) -> None:
+        """``passage_id`` has passed or lost its release: amber then red if it held the green."""
+        self._grants = [g for g in self._grants if g[0] != passage_id]
+        self._wake.set()
+
+    def block(self, passage_id: str, reason: str) -> None:
+        """Officer hold on one passage: withdraw its grant and refuse the lane's grants for it."""
+        self._blocked[passage_id] = reason
+        while len(self._blocked) > _MAX_BLOCKED:
+            self._blocked.popitem(last=False)
+        self.revoke(passage_id)
+
+    def fault(self, name: str, detail: str) -> None:
+        """Raise fault ``name``: every grant is withdrawn, green goes through amber to red."""
+        new = name not in self._faults
+        self._faults[name] = detail
+        self._withdraw_all()
+        if new:
+            self.counters[f"fault:{name}"] += 1
+            log.warning("signal fault %s: %s", name, detail)
+            self._persist()
+            if self.on_fault is not None:
+                try:
+                    self.on_fault(name, detail)
+                except Exception:
+                    log.exception("on_fault callback failed for %s", name)
+
+    def clear_fault(self, name: str) -> None:
+        """End fault ``name`` (green then needs a new grant)."""
+        if self._faults.pop(name, None) is not None:
+            log.info("signal fault %s cleared", name)
+            self._persist()
+            self._wake.set()
+
+    def set_closed(self, closed: bool, reason: str) -> None:
+        """Close (red, sign on, grants withdrawn) or open the lane."""
+        if closed:
+            self._closed_reason = reason or "closed"
+            self._withdraw_all()
+        elif self._closed_reason is not None:
+            log.info("lane opened: %s", reason)
+            self._closed_reason = None
+        if self.cfg.pins.closed_sign is not None and self._entered and not self._exited:
+            self._write(self.cfg.pins.closed_sign, closed)
+        self._persist()
+        self._wake.set()
+
+    def hold(self, reason: str) -> None:
+        """Officer hold: red until :meth:`unhold`; grants withdrawn."""
+        self._hold_reason = reason or "hold"
+        self._withdraw_all()
+        self._persist()
+
+    def unhold(self) -> None:
+        """Lift the officer hold (green needs a new grant)."""
+        if self._hold_reason is not None:
+            self._hold_reason = None
+            self._persist()
+            self._wake.set()
+
+    def _withdraw_all(self) -> None:
+        if self._grants:
+            log.info("grants withdrawn: %s", ", ".join(pid for pid, _ in self._grants))
+        self._grants.clear()
+        self._wake.set()
+
+    # --- outputs ------------------------------------------------------------------------------
+    def _write(self, pin: int, on: bool) -> None:
+        try:
+            self._io.write(pin, on != self.cfg.pins.active_low)
+        except Exception as exc:  # a lost relay board must not kill the signal: it faults red
+            self.counters["gpio_errors"] += 1
+            if "gpio" not in self._faults:
+                self.fault("gpio", f"writing pin {pin}: {exc}")
+
+    def _light(self, lamp: SignalAspect | None, reason: str) -> None:
+        """Break before make: the lit lamp goes off, then ``lamp`` (if any) comes on."""
+        now = self._clock.monotonic()
+        for other in LAMPS:
+            if other is not lamp and self._lit is other:
+                self._write(self._pins[other], False)
+                self._changed_at[other] = now
+                self._lit = None
+        if lamp is not None and self._lit is not lamp:
+            self._write(self._pins[lamp], True)
+            self._changed_at[lamp] = now
+            self._lit = lamp
+        barrier = self.cfg.pins.barrier
+        if barrier is not None and lamp in (GREEN, RED):
+            self._write(barrier, lamp is GREEN)
+        if lamp is RED:
+            self._red_since = now
+        self._history.append((now, self.aspect))
+        if lamp is not None and self.on_change is not None:
+            try:
+                self.on_change(lamp, reason)
+            except Exception:
+                log.exception("on_change callback failed")
+
+    def _emergency_red(self, reason: str) -> None:
+        """Straight to red, no amber: only when the sequencer itself cannot run any more."""
+        log.error("signal to red at once: %s", reason)
+        self._light(None, reason)
+        self._light(RED, reason)
+
+    # --- the sequencer --------------------------------------------------------------------
+    def _want_green(self) -> bool:
+        return bool(self._grants) and self._may_grant() is None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` of lane time, or less if something changes."""
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+    async def _to_red(self, reason: str) -> None:
+        dark = self.cfg.dark_ms / 1000.0
+        self._light(None, reason)
+        await self._clock.sleep(dark)
+        if self.cfg.amber_s > 0:
+            self._light(AMBER, reason)
+            await self._clock.sleep(self.cfg.amber_s)
+            self._light(None, reason)
+            await self._clock.sleep(dark)
+        self._light(RED, reason)
+
+    async def _to_green(self) -> None:
+        self._light(None, "green requested")
+        await self._clock.sleep(self.cfg.dark_ms / 1000.0)
+        if self._want_green():
+            pid, by = self._grants[0]
+            self._light(GREEN, f"release {pid} by {by}")
+        else:
+            self._light(RED, "green withdrawn during the dark gap")
+
+    async def _run(self) -> None:
+        try:
+            while not (self._stopping and self._lit is RED):
+                self._wake.clear()
+                if self._lit is GREEN and not self._want_green():
+                    await self._to_red(self._why_red())
+                elif self._lit is RED and self._want_green():
+                    wait = self._red_since + self.cfg.min_red_s - self._clock.monotonic()
+                    if wait > 0:
+                        await self._pause(wait)
+                    else:
+                        await self._to_green()
+                else:
+                    await self._wake.wait()
+        except asyncio.CancelledError:
+            if self._lit is not RED:
+                self._emergency_red("signal cancelled")
+            raise
+        except Exception as exc:
+            log.exception("signal sequencer failed")
+            self._faults["signal"] = f"sequencer failed: {exc!r}"
+            self._grants.clear()
+            self._emergency_red("signal sequencer failed")
+
+    def _why_red(self) -> str:
+        if self._stopping:
+            return "stop"
+        return self._may_grant() or "passage passed"
+
+    # --- lamp read-back -------------------------------------------------------------------
+    def check_readback(self) -> None:
+        """Compare each lamp's read-back with what is commanded (settled lamps only)."""
+        rb = self.cfg.readback
+        if rb is None:
+            return
+        now = self._clock.monotonic()
+        for lamp, pin in ((RED, rb.red), (AMBER, rb.amber), (GREEN, rb.green)):
+            if pin is None or now - self._changed_at[lamp] < rb.settle_ms / 1000.0:
+                continue
+            try:
+                lit = self._io.read(pin) != rb.active_low
+            except Exception as exc:
+                self.counters["gpio_errors"] += 1
+                if "gpio" not in self._faults:
+                    self.fault("gpio", f"reading pin {pin}: {exc}")
+                continue
+            name, expected = f"lamp_mismatch:{lamp.value}", self._lit is lamp
+            if lit != expected:
+                if name not in self._faults:
+                    detail = (
+                        f"{lamp.value} lamp commanded {'on' if expected else 'off'} "
+                        f"but reads {'lit' if lit else 'dark'} (pin {pin})"
+                    )
+                    self.set_closed(True, f"lamp fault: {detail}")
+                    self.fault(name, detail)
+            elif name in self._faults:
+                self.clear_fault(name)
+
+    async def _watch_readback(self, poll_s: float) -> None:
+        while True:
+            await self._clock.sleep(poll_s)
+            self.check_readback()
+
+    # --- persisted state ------------------------------------------------------------------
+    def _persist(self) -> None:
+        path = self.cfg.state_file
+        if path is None or not self._entered:
+            return
+        state = {"pid": None if self._exited else os.getpid(), "utc": self._clock.utcnow().isoformat()}
+        state |= self.status()
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            self.counters["state_write_errors"] += 1
+            if self.counters["state_write_errors"] == 1:
+                log.warning("cannot record signal state in %s: %s", path, exc)
+
+    def _restore_closed(self) -> None:
+        if self.cfg.start_closed:
+            self._closed_reason = "closed at start (config)"
+        path = self.cfg.state_file
+        if path is None or not path.exists():
+            return
+        try:
+            state = json.loads(Path(path).read_text(encoding="utf-8"))
+            if state.get("closed"):
+                self._closed_reason = f"closed before restart: {state.get('closed_reason')}"
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("signal state %s unreadable (%s): starting closed", path, exc)
+            self._closed_reason = "signal state unreadable at start"
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> TrafficSignal:
+        """Set up outputs with red lit from the first instant and start the sequencer."""
+        if self._entered:
+            raise RuntimeError("a TrafficSignal is entered once")
+        self._restore_closed()
+        io, pins, off = self._io, self.cfg.pins, self.cfg.pins.active_low
+        io.setup_output(pins.red, initial=not off)
+        for pin in (pins.amber, pins.green, pins.barrier):
+            if pin is not None:
+                io.setup_output(pin, initial=off)
+        if pins.closed_sign is not None:
+            io.setup_output(pins.closed_sign, initial=self.closed != off)
+        self._entered = True
+        self._lit = RED
+        now = self._clock.monotonic()
+        self._red_since = now
+        self._changed_at = dict.fromkeys(LAMPS, now)
+        self._history.append((now, RED))
+        rb = self.cfg.readback
+        if rb is not None:
+            for pin in (rb.red, rb.amber, rb.green):
+                if pin is not None:
+                    io.setup_input(pin, pull_up=rb.active_low)
+        self._task = asyncio.create_task(self._run(), name="traffic-signal")
+        if rb is not None:
+            self._readback_task = asyncio.create_task(
+                self._watch_readback(rb.poll_ms / 1000.0), name="lamp-readback"
+            )
+        self._persist()
+        if self.on_change is not None:
+            self.on_change(RED, "start")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        """Go red (through amber if green is lit) and stop. Safe to call twice."""
+        await self.aclose(f"stop after {exc_type.__name__}" if exc_type is not None else "stop")
+
+    async def aclose(self, reason: str = "stop") -> None:
+        """Withdraw everything, go red the safe way, stop the tasks. Idempotent."""
+        if not self._entered or self._exited:
+            return
+        self._stopping = True
+        self._grants.clear()
+        log.info("signal stopping: %s", reason)
+        self._wake.set()
+        try:
+            if self._task is not None:
+                await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if self._task is not None:
+                self._task.cancel()
+            raise
+        finally:
+            if self._readback_task is not None:
+                self._readback_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._readback_task
+            if self._lit is not RED:
+                self._emergency_red(reason)
+            self._exited = True
+            self._persist()

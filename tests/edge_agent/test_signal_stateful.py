@@ -1,0 +1,260 @@
+"""Hypothesis stateful proof of the signal's invariants on the recorded pin history of SimGpio."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from drivers.gpio.sim import PinChange, SimGpio
+from edge_agent.config.signal import SignalConfig
+from edge_agent.domain import SignalAspect
+from edge_agent.signal import TrafficSignal
+
+RED_PIN, AMBER_PIN, GREEN_PIN = 17, 27, 22
+NAMES = {RED_PIN: "red", AMBER_PIN: "amber", GREEN_PIN: "green"}
+EPS = 1e-9
+
+
+class VirtualClock:
+    """Lane time that moves only when the test advances it; sleepers wake in deadline order."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def utcnow(self) -> datetime:
+        return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=self.now)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, self._seq, fut))
+        self._seq += 1
+        await fut
+
+    @staticmethod
+    async def settle() -> None:
+        """Run every ready callback until the loop is quiescent (no timers exist in this world)."""
+        loop = asyncio.get_running_loop()
+        for _ in range(10_000):
+            await asyncio.sleep(0)
+            if not getattr(loop, "_ready", True):  # CPython's ready queue; else run the full count
+                return
+
+    async def advance(self, seconds: float) -> None:
+        target = self.now + seconds
+        await self.settle()
+        while self._sleepers and self._sleepers[0][0] <= target:
+            when, _, fut = heapq.heappop(self._sleepers)
+            if fut.done():
+                continue
+            self.now = max(self.now, when)
+            fut.set_result(None)
+            await self.settle()
+        self.now = target
+        await self.settle()
+
+
+def check_history(history: list[PinChange], cfg: SignalConfig) -> None:
+    """The lamp-level invariants, over the whole recorded history."""
+    lit: dict[int, bool] = {}
+    last_off: float | None = None
+    last_on: tuple[str, float] | None = None
+    red_on_at: float | None = None
+    for change in history:
+        if change.pin not in NAMES:
+            continue
+        name = NAMES[change.pin]
+        was = lit.get(change.pin, False)
+        lit[change.pin] = change.value
+        assert sum(lit.values()) <= 1, f"two lamps lit at {change.at}: {lit}"
+        if change.value and not was:
+            if last_off is not None:
+                assert change.at - last_off >= cfg.dark_ms / 1000 - EPS, f"no dark gap before {name}"
+            if last_on is not None:
+                prev = last_on[0]
+                if prev == "green":
+                    assert name == ("amber" if cfg.amber_s > 0 else "red"), f"green went to {name}"
+                if prev == "amber":
+                    assert name == "red", f"amber went to {name}"
+            if name == "green" and red_on_at is not None:
+                assert change.at - red_on_at >= cfg.min_red_s - EPS, "red too short before green"
+            if name == "red":
+                red_on_at = change.at
+            last_on = (name, change.at)
+        elif was and not change.value:
+            last_off = change.at
+            if name == "amber":
+                assert last_on is not None
+                assert change.at - last_on[1] >= cfg.amber_s - EPS, "amber shorter than amber_s"
+
+
+PIDS = st.sampled_from(["p1", "p2", "p3"])
+FAULTS = st.sampled_from(["loop_lag", "sensor_stale:rfid", "lamp_mismatch:green"])
+
+
+class SignalMachine(RuleBasedStateMachine):
+    """Drive grant/revoke/fault/close/hold/time and check the pins after every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.clock = VirtualClock()
+        self.io = SimGpio(self.clock.monotonic)
+        self.signal: TrafficSignal | None = None
+        self.cfg = SignalConfig()
+        self.grants: list[str] = []
+        self.faults: set[str] = set()
+        self.closed = False
+        self.held = False
+        self.blocked: set[str] = set()
+        self.seen = 0
+
+    @initialize(
+        amber=st.sampled_from([0.0, 0.5, 3.0]),
+        dark=st.sampled_from([0, 20, 300]),
+        min_red=st.sampled_from([0.0, 1.0]),
+    )
+    def start(self, amber: float, dark: int, min_red: float) -> None:
+        self.cfg = SignalConfig(amber_s=amber, dark_ms=dark, min_red_s=min_red)
+        self.signal = TrafficSignal(self.cfg, self.io, self.clock)
+        self.loop.run_until_complete(self.signal.__aenter__())
+        first = [c for c in self.io.history if c.pin in NAMES]
+        assert first[0] == PinChange(RED_PIN, True, self.clock.now), "red is set up first, lit"
+        self.run(self.clock.settle())
+
+    @property
+    def allowed(self) -> bool:
+        return not (self.closed or self.faults or self.held)
+
+    def run(self, coro: object) -> None:
+        self.loop.run_until_complete(coro)  # type: ignore[arg-type]
+
+    def sig(self) -> TrafficSignal:
+        assert self.signal is not None
+        return self.signal
+
+    @rule(pid=PIDS)
+    def grant(self, pid: str) -> None:
+        expected = self.allowed and pid not in self.blocked
+        assert self.sig().grant(pid) is expected
+        if expected and pid not in self.grants:
+            self.grants.append(pid)
+        self.run(self.clock.settle())
+
+    @rule(pid=PIDS)
+    def officer_release(self, pid: str) -> None:
+        assert self.sig().grant(pid, by="officer:7") is self.allowed
+        if self.allowed and pid not in self.grants:
+            self.grants.append(pid)
+        self.run(self.clock.settle())
+
+    @rule(pid=PIDS)
+    def revoke(self, pid: str) -> None:
+        self.sig().revoke(pid)
+        self.grants = [g for g in self.grants if g != pid]
+        self.run(self.clock.settle())
+
+    @rule(pid=PIDS)
+    def block(self, pid: str) -> None:
+        self.sig().block(pid, "officer says no")
+        self.blocked.add(pid)
+        self.grants = [g for g in self.grants if g != pid]
+        self.run(self.clock.settle())
+
+    @rule(name=FAULTS)
+    def fault(self, name: str) -> None:
+        self.sig().fault(name, "test")
+        self.faults.add(name)
+        self.grants.clear()
+        self.run(self.clock.settle())
+
+    @rule(name=FAULTS)
+    def clear_fault(self, name: str) -> None:
+        self.sig().clear_fault(name)
+        self.faults.discard(name)
+        self.run(self.clock.settle())
+
+    @rule(closed=st.booleans())
+    def set_closed(self, closed: bool) -> None:
+        self.sig().set_closed(closed, "test")
+        self.closed = closed
+        if closed:
+            self.grants.clear()
+        self.run(self.clock.settle())
+
+    @rule()
+    def hold(self) -> None:
+        self.sig().hold("officer")
+        self.held = True
+        self.grants.clear()
+        self.run(self.clock.settle())
+
+    @rule()
+    def unhold(self) -> None:
+        self.sig().unhold()
+        self.held = False
+        self.run(self.clock.settle())
+
+    @rule(dt=st.floats(min_value=0.0, max_value=4.0, allow_nan=False))
+    def advance(self, dt: float) -> None:
+        self.run(self.clock.advance(dt))
+
+    @precondition(lambda self: self.signal is not None)
+    @rule()
+    def wait_until_steady(self) -> None:
+        """Liveness: after a full cycle, green is lit exactly when it should be."""
+        cycle = self.cfg.amber_s + 2 * self.cfg.dark_ms / 1000 + self.cfg.min_red_s + 0.01
+        self.run(self.clock.advance(cycle))
+        self.run(self.clock.advance(cycle))
+        want_green = self.allowed and bool(self.grants)
+        assert self.sig().aspect is (SignalAspect.GREEN if want_green else SignalAspect.RED)
+
+    @invariant()
+    def pins_are_safe(self) -> None:
+        if self.signal is None:
+            return
+        sig = self.sig()
+        assert sig.healthy
+        check_history(self.io.history, self.cfg)
+        new = self.io.history[self.seen :]
+        self.seen = len(self.io.history)
+        green_came_on = any(c.pin == GREEN_PIN and c.value for c in new)
+        if green_came_on or sig.aspect is SignalAspect.GREEN:
+            assert self.allowed and self.grants, "green without a grant, or while closed/faulted/held"
+            assert sig.granted == self.grants[0]
+        assert sig.closed is self.closed
+        assert sig.faults == self.faults
+
+    def teardown(self) -> None:
+        if self.signal is not None:
+            sig = self.signal
+
+            async def stop() -> None:
+                closing = asyncio.ensure_future(sig.aclose())
+                while not closing.done():
+                    await self.clock.advance(1.0)
+                await closing
+
+            self.run(stop())
+            assert sig.aspect is SignalAspect.RED
+            check_history(self.io.history, self.cfg)
+            self.run(sig.aclose())  # twice is safe
+        self.loop.close()
+
+
+SignalMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+TestSignalInvariants = SignalMachine.TestCase
