@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import getpass
 import json
 import shutil
 import socket
@@ -59,14 +60,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    """Block until something accepts TCP connections on 127.0.0.1:``port``."""
+def wait_port(port: int, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True) -> None:
+    """Block until something accepts TCP connections on 127.0.0.1:``port`` (while ``alive()``)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
+            if not alive():
+                raise TimeoutError(f"the process meant to listen on {port} exited") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s") from None
             time.sleep(0.02)
@@ -102,6 +105,8 @@ class Mosquitto:
 
     def _write_conf(self) -> None:
         lines = [
+            # Started as root, mosquitto would switch to user "mosquitto" and lose access to tmp files.
+            f"user {getpass.getuser()}",
             "per_listener_settings false",
             f"listener {self.port} 127.0.0.1",
             "persistence true",
@@ -144,11 +149,15 @@ class Mosquitto:
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        proc = self.proc
         try:
-            wait_port(self.port)
+            wait_port(self.port, alive=lambda: proc.poll() is None)
         except TimeoutError:
+            err = (
+                proc.stderr.read().decode(errors="replace") if proc.poll() is not None and proc.stderr else ""
+            )
             self.stop()
-            raise RuntimeError(f"mosquitto did not start: {self.log()}") from None
+            raise RuntimeError(f"mosquitto did not start: {err} {self.log()}") from None
 
     def stop(self) -> None:
         """Stop the broker cleanly (SIGTERM: it saves its persistent sessions)."""

@@ -125,7 +125,7 @@ class Session:
         self._early: dict[int, tuple[bool, str]] = {}  # mid acked before publish() returned
         self._subacks: dict[int, asyncio.Future[tuple[bool, str]]] = {}
         self._early_subacks: dict[int, tuple[bool, str]] = {}
-        self._connack: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
+        self._connack: asyncio.Future[tuple[str, str]] = self._loop.create_future()  # (outcome, reason)
         self.lost = asyncio.Event()
         self.lost_reason = ""
         self._closed = False
@@ -201,16 +201,21 @@ class Session:
         self._started = True
         self.client.loop_start()
         try:
-            ok, reason = await asyncio.wait_for(asyncio.shield(self._connack), self.cfg.connect_timeout_s)
+            outcome, reason = await asyncio.wait_for(
+                asyncio.shield(self._connack), self.cfg.connect_timeout_s
+            )
         except TimeoutError:
             await self.close()
             raise LinkError(f"{self.broker.url}: no CONNACK within {self.cfg.connect_timeout_s} s") from None
         except asyncio.CancelledError:
             await self.close()
             raise
-        if not ok:
+        if outcome == "refused":
             await self.close()
             raise LinkRefusedError(self.broker.url, reason)
+        if outcome == "lost":
+            await self.close()
+            raise LinkError(f"{self.broker.url} closed the connection before CONNACK ({reason})")
 
     async def close(self) -> None:
         """Disconnect cleanly (no last will) and stop paho's thread; safe to call twice."""
@@ -298,11 +303,11 @@ class Session:
     def _cb_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Properties | None
     ) -> None:
-        self._post(self._set_connack, not rc.is_failure, _reason_text(rc))
+        self._post(self._set_connack, "refused" if rc.is_failure else "accepted", _reason_text(rc))
 
-    def _set_connack(self, ok: bool, reason: str) -> None:
+    def _set_connack(self, outcome: str, reason: str) -> None:
         if not self._connack.done():
-            self._connack.set_result((ok, reason))
+            self._connack.set_result((outcome, reason))
 
     def _cb_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Properties | None
@@ -312,7 +317,7 @@ class Session:
     def _set_lost(self, reason: str) -> None:
         if not self.lost_reason:
             self.lost_reason = reason
-        self._set_connack(False, f"disconnected before CONNACK: {reason}")
+        self._set_connack("lost", reason)
         self.lost.set()
 
     def _cb_publish(
