@@ -27,6 +27,7 @@ class Layout:
     plate_camera_m: float = 4.0
     container_camera_m: float = 10.0
     tag_range_m: float = 2.5
+    antenna: int = 1  # the lane's overhead antenna
     plate_camera: str = "front"
     container_camera: str = "container"
 
@@ -77,7 +78,7 @@ class Player:
             for epc, pos in cab + rear_tags:
                 d = pos - lay.rfid_antenna_m
                 if abs(d) <= lay.tag_range_m:
-                    field.append(FieldTag(epc, 1 if d < 0 else 2, round(-48.0 - 4.0 * abs(d), 1)))
+                    field.append(FieldTag(epc, lay.antenna, round(-48.0 - 4.0 * abs(d), 1)))
             if lay.plate_camera_m - 0.5 <= front <= lay.plate_camera_m + 2.0:
                 plate_scene = Scene(truck.plate if truck.plate_legible else None, None)
             if truck.container and rear + 1.0 <= lay.container_camera_m <= front - 3.0:

@@ -250,5 +250,5 @@ def generate(trucks: int = 30, seed: int = 1, lane_length_m: float = 40.0) -> Sc
     for _ in range(max(1, trucks // 5)):
         scenario.adjacent.append(AdjacentRead(
             at_s=rng.uniform(0, end), epc=_epc(rng, rng.choice(["30", "35", "3A"])),
-            antenna=rng.choice([1, 2, 4]), rssi_dbm=rng.uniform(-82.0, -72.0), duration_s=rng.uniform(1.0, 4.0)))
+            antenna=1, rssi_dbm=rng.uniform(-82.0, -72.0), duration_s=rng.uniform(1.0, 4.0)))
     return scenario

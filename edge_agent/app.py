@@ -1,0 +1,220 @@
+"""The one place that builds the lane: every component, in order, torn down in reverse into a safe state.
+
+Start order: store -> outbox -> reference data -> journal -> uplink -> signal (red) -> lane -> sources
+-> watchdog. Each is entered through one :class:`contextlib.AsyncExitStack`, so on any exit (a stop
+request, a crash, a cancelled task) they close in reverse: sources stop, the signal goes red, the
+uplink says ``offline``, the store closes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal as os_signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from drivers.camera.base import FrameSource
+from edge_agent.camera import CameraSource, LabelRecogniser
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.config import LaneConfig
+from edge_agent.domain import DeviceFault, SignalAspect
+from edge_agent.errors import ConfigError
+from edge_agent.health import DeviceHealth
+from edge_agent.ids import new_id
+from edge_agent.journal import Journal
+from edge_agent.lane import Lane, Outcome
+from edge_agent.reference import ReferenceData
+from edge_agent.signal import TrafficSignal, open_gpio
+from edge_agent.sources import EventSource
+from edge_agent.store.db import Store
+from edge_agent.store.outbox import Outbox, Priority
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hooks:
+    """What a simulator or test injects: frame sources for ``sim`` cameras, and observers."""
+
+    frame_sources: dict[str, FrameSource] = field(default_factory=dict)
+    on_outcome: Callable[[Outcome], None] | None = None
+
+
+class Agent:
+    """The whole lane agent as one async context manager; :meth:`run` until stopped."""
+
+    def __init__(self, cfg: LaneConfig, *, clock: Clock | None = None, hooks: Hooks | None = None) -> None:
+        self.cfg = cfg
+        self.clock: Clock = clock or SystemClock()
+        self.hooks = hooks or Hooks()
+        self._stack = contextlib.AsyncExitStack()
+        self.sources: list[EventSource] = []
+        self.store: Store
+        self.outbox: Outbox
+        self.reference: ReferenceData
+        self.journal: Journal
+        self.uplink: Any
+        self.signal: TrafficSignal
+        self.lane: Lane
+
+    # ------------------------------------------------------------------ build
+    async def __aenter__(self) -> Agent:
+        try:
+            await self._build()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+            log.critical("agent stopping on %r: signal to red", exc)
+        await self._stack.aclose()
+
+    async def _build(self) -> None:
+        from edge_agent.auth import CommandVerifier
+        from edge_agent.override import OverrideHandler
+        from edge_agent.uplink import Uplink
+
+        cfg, clock, stack = self.cfg, self.clock, self._stack
+        self.store = await stack.enter_async_context(Store(cfg.storage))
+        self.outbox = await stack.enter_async_context(Outbox(self.store))
+        self.reference = ReferenceData(self.store)
+        await self.reference.load()
+        verifier = CommandVerifier(cfg.commands, clock)
+        self.uplink = Uplink(cfg.mqtt, site_id=cfg.site_id, lane_id=cfg.lane_id, store=self.store,
+                             outbox=self.outbox, verifier=verifier, clock=clock)
+        self.journal = Journal(self.store, self.outbox, topic=self.uplink.topic("passage"),
+                               priority=Priority.DECISION)
+        await self.journal.open()
+        await stack.enter_async_context(self.uplink)
+
+        io = open_gpio(cfg.signal.gpio)
+        stack.callback(io.close)
+        self.signal = await stack.enter_async_context(TrafficSignal(
+            cfg.signal, io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault))
+
+        self.lane = Lane(cfg, clock=clock, reference=self.reference, journal=self.journal, signal=self.signal,
+                         notify_uplink=self.uplink.kick, on_outcome=self.hooks.on_outcome,
+                         on_fault=self._on_device_fault)
+        self.sources = self._make_sources()
+
+        override = OverrideHandler(self.signal, on_audit=self._on_audit)
+        self.uplink.register_command("reference.snapshot", lambda body, who: self.reference.apply_snapshot(body))
+        self.uplink.register_command("reference.delta", lambda body, who: self.reference.apply_delta(body))
+        self.uplink.register_command("signal.override", override.handle)
+        self.uplink.set_health_provider(self.health_report)
+
+    def _make_sources(self) -> list[EventSource]:
+        from edge_agent.loops import LoopSource
+        from edge_agent.rfid import RfidSource
+        from edge_agent.wim import WimSource
+
+        cfg, clock = self.cfg, self.clock
+        sources: list[EventSource] = [
+            RfidSource(cfg.devices.rfid, clock),
+            LoopSource(cfg.devices.loops, clock),
+            WimSource(cfg.devices.wim, clock),
+        ]
+        for name, cam in cfg.devices.cameras.items():
+            if cam.backend == "sim":
+                frames = self.hooks.frame_sources.get(name)
+                if frames is None:
+                    raise ConfigError(f"devices.cameras.{name}.backend: 'sim' needs the simulator "
+                                      f"(edge-agent demo); on a lane use a real camera backend")
+            else:
+                raise ConfigError(f"devices.cameras.{name}.backend: unknown backend {cam.backend!r}")
+            sources.append(CameraSource(name, cam.role, frames, LabelRecogniser(), clock))
+        return sources
+
+    # ------------------------------------------------------------------ run
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every component until ``stop`` is set or one of them fails (then the signal goes red)."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.lane.run(), name="lane")
+            for src in self.sources:
+                tg.create_task(src.run(self.lane.emit), name=f"source:{src.name}")
+            waiter = tg.create_task(stop.wait(), name="stop")
+            await waiter
+            raise _Stop
+
+    # ------------------------------------------------------------------ reporting
+    def health_report(self) -> dict[str, Any]:
+        """Everything a technician or central wants to know, JSON-ready."""
+        devices: list[DeviceHealth] = [s.health() for s in self.sources]
+        return {
+            "devices": [d.as_dict() for d in devices],
+            "signal": self.signal.status(),
+            "lane": dict(self.lane.counters) | {"open_passages": len(self.lane.tracker.open_passages)},
+            "tracker": dict(self.lane.tracker.stats.counters),
+            "uplink": self.uplink.health().as_dict(),
+            "reference_version": self.reference.view.version,
+        }
+
+    def _publish(self, kind: str, payload: dict[str, Any], priority: int) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        task = asyncio.get_running_loop().create_task(self.outbox.put(
+            msg_id=str(payload.get("event_id") or payload.get("fault_id") or new_id()),
+            topic=self.uplink.topic(kind), payload=body, priority=priority, kind=kind))
+        task.add_done_callback(lambda t: self.uplink.kick() if not t.cancelled() and not t.exception() else None)
+
+    def _on_device_fault(self, fault: DeviceFault) -> None:
+        from edge_agent.uplink.messages import fault_message
+
+        if fault.kind in ("stuck_loop", "chatter"):
+            self.signal.set_closed(fault.active, f"{fault.device}: {fault.kind}")
+        self._publish("fault", fault_message(self.cfg.site_id, self.cfg.lane_id, fault.device, fault.kind,
+                                             fault.active, fault.detail), Priority.DECISION)
+
+    def _on_signal_fault(self, name: str, detail: str) -> None:
+        from edge_agent.uplink.messages import fault_message
+
+        self._publish("fault", fault_message(self.cfg.site_id, self.cfg.lane_id, "signal", name, True, detail),
+                      Priority.DECISION)
+
+    def _on_aspect(self, aspect: SignalAspect, reason: str) -> None:
+        log.debug("signal %s (%s)", aspect.value, reason)
+
+    def _on_audit(self, record: dict[str, Any]) -> None:
+        from edge_agent.uplink.messages import event_message
+
+        self._publish("event", event_message(self.cfg.site_id, self.cfg.lane_id, "override", record),
+                      Priority.DECISION)
+
+
+class _Stop(Exception):
+    """Raised inside the task group to end :meth:`Agent.run` cleanly."""
+
+
+async def run_agent(agent: Agent, stop: asyncio.Event) -> None:
+    """Run ``agent`` until ``stop``; a clean stop is not an error."""
+    try:
+        await agent.run(stop)
+    except* _Stop:
+        pass
+
+
+async def run_service(cfg: LaneConfig) -> int:
+    """The systemd service: run until SIGTERM/SIGINT; exit non-zero after a crash (the signal is red)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with Agent(cfg) as agent:
+            await run_agent(agent, stop)
+    except* ConfigError as group:
+        for exc in group.exceptions:
+            log.error("%s", exc)
+        return 2
+    except* Exception as group:
+        for exc in group.exceptions:
+            log.critical("lane agent failed: %r", exc, exc_info=exc)
+        return 1
+    return 0

@@ -1,0 +1,114 @@
+"""A stand-in for the central system: subscribes to a lane's topics, counts what arrives, sends commands.
+
+Used by ``edge-agent demo`` and the end-to-end tests to play the other end of the uplink over a real
+broker. It keeps every passage by its ``passage_id`` so duplicates (allowed: delivery is at least once)
+are counted, not double-counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+class Central:
+    """A paho-mqtt client acting as central for one lane (``prefix/site/lane``)."""
+
+    def __init__(self, url: str, *, prefix: str, site_id: str, lane_id: str) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 1883
+        self.base = f"{prefix}/{site_id}/{lane_id}"
+        self.passages: dict[str, dict[str, Any]] = {}
+        self.passage_order: list[str] = []
+        self.deliveries: Counter[str] = Counter()  # passage_id -> times received
+        self.messages: Counter[str] = Counter()  # by topic suffix
+        self.faults: list[dict[str, Any]] = []
+        self.responses: dict[str, dict[str, Any]] = {}
+        self.availability: str | None = None
+        self.bad_payloads = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-{os.getpid()}-{id(self):x}")
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
+
+    async def __aenter__(self) -> Central:
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._client.connect_async(self.host, self.port, keepalive=30)
+        self._client.loop_start()
+        for _ in range(200):
+            if self._subscribed.is_set():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise TimeoutError(f"central could not subscribe at {self.host}:{self.port}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
+        if not rc.is_failure:
+            client.subscribe(self.base + "/#", qos=1)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        suffix = msg.topic.removeprefix(self.base + "/")
+        try:
+            payload = json.loads(msg.payload) if msg.payload else None
+        except ValueError:
+            with self._lock:
+                self.bad_payloads += 1
+            return
+        with self._lock:
+            self.messages[suffix] += 1
+            if suffix == "passage" and isinstance(payload, dict):
+                pid = str(payload.get("passage_id"))
+                self.deliveries[pid] += 1
+                if pid not in self.passages:
+                    self.passages[pid] = payload
+                    self.passage_order.append(pid)
+            elif suffix == "fault" and isinstance(payload, dict):
+                self.faults.append(payload)
+            elif suffix == "command/response" and isinstance(payload, dict):
+                self.responses[str(payload.get("command_id"))] = payload
+            elif suffix == "availability":
+                self.availability = payload.get("state") if isinstance(payload, dict) else str(payload)
+        if self._loop is not None and self._changed is not None:
+            self._loop.call_soon_threadsafe(self._changed.set)
+
+    async def wait_for(self, predicate: Any, timeout: float) -> bool:
+        """Wait until ``predicate()`` is true (re-checked on every message), at most ``timeout`` s."""
+        assert self._changed is not None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
+            except TimeoutError:
+                pass
+        return True
+
+    async def command(self, envelope: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Publish a (signed) command envelope and wait for its response."""
+        cid = str(envelope["command_id"])
+        self._client.publish(self.base + "/command", json.dumps(envelope), qos=1)
+        if not await self.wait_for(lambda: cid in self.responses, timeout):
+            raise TimeoutError(f"no response to command {envelope.get('name')} ({cid})")
+        return self.responses[cid]

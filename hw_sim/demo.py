@@ -1,0 +1,245 @@
+"""``edge-agent demo``: a whole simulated lane, end to end, on embedded defaults.
+
+Starts the wire-level simulators (RFID reader on a pty, WIM controller and loop card as Modbus/TCP
+servers, simulated cameras), an MQTT broker (embedded, pure Python) unless one is named, a stand-in for
+central, and the real agent configured to talk to all of them. Central pushes the scenario's reference
+data as a signed command, the player rolls the trucks through, and every passage is checked against the
+scenario's ground truth and against what central received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edge_agent.app import Agent, Hooks, run_agent
+from edge_agent.clock import ScaledClock
+from edge_agent.config import LaneConfig, validate_config
+from edge_agent.ids import new_id
+from edge_agent.lane import Outcome
+from hw_sim.camera import SimCamera, SimCameraRig
+from hw_sim.central import Central
+from hw_sim.modbus_loops import LoopCard
+from hw_sim.modbus_wim import WimController
+from hw_sim.player import Layout, Player
+from hw_sim.rfid import SimulatedRfidReader
+from hw_sim.scenario import ASSUMED_POLICY, Scenario, Truck, generate
+
+SITE, LANE, PREFIX = "DEMO-POE", "C1", "lanes"
+CENTRAL_KEY_ID = "central-demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """Command-line options of ``edge-agent demo``."""
+
+    trucks: int = 30
+    seed: int = 1
+    mqtt_url: str | None = None
+    json: bool = False
+    speedup: float = 20.0
+    workdir: Path | None = None
+    drain_timeout_s: float = 30.0
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def embedded_broker(port: int) -> Any:
+    """A pure-Python MQTT 3.1.1 broker (amqtt) on 127.0.0.1:``port``."""
+    from amqtt.broker import Broker
+
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    broker = Broker({
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    })
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.shutdown()
+
+
+def demo_config(layout: Layout, *, rfid_port: str, wim_url: str, loops_url: str, store: Path, mqtt_url: str,
+                key_file: Path, camera_fps: float) -> LaneConfig:
+    """The all-simulated lane's config, pointed at this run's simulators."""
+    data: dict[str, Any] = {
+        "site_id": SITE,
+        "lane_id": LANE,
+        "geometry": {
+            "exit_loop_m": layout.exit_loop_m, "rfid_antenna_m": layout.rfid_antenna_m, "wim_m": layout.wim_m,
+            "plate_camera_m": layout.plate_camera_m, "container_camera_m": layout.container_camera_m,
+            "min_gap_m": ASSUMED_POLICY["min_gap_m"],
+        },
+        "policy": {k: v for k, v in ASSUMED_POLICY.items() if k != "min_gap_m"},
+        "storage": {"path": str(store)},
+        "mqtt": {"urls": [mqtt_url], "topic_prefix": PREFIX, "health_interval_s": 5.0},
+        "devices": {
+            "rfid": {"backend": "r2000", "port": rfid_port, "antennas": [layout.antenna], "cadence_ms": 20},
+            "wim": {"backend": "modbus", "url": wim_url, "poll_interval_s": 0.2},
+            "loops": {"backend": "modbus", "url": loops_url, "poll_interval_s": 0.1},
+            "cameras": {
+                layout.plate_camera: {"backend": "sim", "role": "plate", "fps": camera_fps},
+                layout.container_camera: {"backend": "sim", "role": "container", "fps": camera_fps},
+            },
+        },
+        "signal": {"gpio": {"backend": "sim"}, "amber_s": 3.0},
+        "commands": {"keys": {CENTRAL_KEY_ID: {
+            "alg": "hmac-sha256", "secret_file": str(key_file), "roles": ["central"],
+            "commands": ["reference.snapshot", "reference.delta"]}}},
+    }
+    return validate_config(data, "<demo>")
+
+
+def _line(idx: int, truck: Truck, o: Outcome, agrees: bool) -> str:
+    p = o.payload
+    v = p["vehicle"]
+    gross = f"{p['wim']['gross_kg']:>7.0f} kg" if p["wim"] else "      - kg"
+    reasons = ",".join(p["reasons"]) or "-"
+    mark = "ok" if agrees else f"WRONG (expected {truck.expected}: {truck.case.value})"
+    return (f"{idx:3d} {p['passage_id'][:13]} {v['plate'] or '-':<8} {v['container'] or '-':<11} {gross} "
+            f"{p['decision']:<7} {reasons:<34} {o.latency_ms:6.1f} ms  {mark}")
+
+
+def _agrees(truck: Truck, o: Outcome) -> bool:
+    return o.payload["decision"] == truck.expected and truck.expected_reasons <= set(o.payload["reasons"])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def _push_reference(central: Central, scenario: Scenario, key: bytes) -> dict[str, Any]:
+    from edge_agent.auth import sign_command
+
+    envelope = {
+        "schema": "lane.command/1", "command_id": new_id(), "name": "reference.snapshot",
+        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "nonce": secrets.token_hex(12),
+        "issuer": {"id": "central", "role": "central"}, "body": scenario.reference_snapshot(version=1),
+    }
+    signed = sign_command(envelope, alg="hmac-sha256", key_id=CENTRAL_KEY_ID, key=key)
+    return await central.command(signed, timeout=15.0)
+
+
+async def run_demo(opts: DemoOptions) -> int:
+    """Run the demo; exit 0 only if every passage agrees with ground truth and central confirmed it."""
+    out = sys.stdout
+    with contextlib.ExitStack() as files:
+        workdir = opts.workdir or Path(files.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        async with contextlib.AsyncExitStack() as stack:
+            return await _run(opts, workdir, stack, out)
+
+
+async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStack, out: Any) -> int:
+    layout = Layout()
+    scenario = generate(opts.trucks, opts.seed, lane_length_m=layout.exit_loop_m)
+    clock = ScaledClock(opts.speedup)
+    url = opts.mqtt_url
+    if url is None:
+        port = free_port()
+        await stack.enter_async_context(embedded_broker(port))
+        url = f"mqtt://127.0.0.1:{port}"
+    rfid = await stack.enter_async_context(SimulatedRfidReader("r2000", link_path=workdir / "rfid0"))
+    wim = await stack.enter_async_context(WimController())
+    loops = await stack.enter_async_context(LoopCard())
+    rig = SimCameraRig()
+    fps = 4.0
+    for name in (layout.plate_camera, layout.container_camera):
+        rig.add(SimCamera(name, clock=clock.monotonic, sleep=clock.sleep, fps=fps))
+    key = secrets.token_bytes(32)
+    key_file = workdir / "central.key"
+    key_file.write_bytes(key)
+    key_file.chmod(0o600)
+    cfg = demo_config(layout, rfid_port=rfid.port, wim_url=wim.url, loops_url=loops.url,
+                      store=workdir / "lane.sqlite3", mqtt_url=url, key_file=key_file, camera_fps=fps)
+
+    outcomes: list[Outcome] = []
+    started = time.perf_counter()
+
+    def on_outcome(o: Outcome) -> None:
+        idx = len(outcomes)
+        outcomes.append(o)
+        if idx < len(scenario.trucks) and not opts.json:
+            truck = scenario.trucks[idx]
+            print(_line(idx + 1, truck, o, _agrees(truck, o)), file=out, flush=True)
+
+    central = await stack.enter_async_context(Central(url, prefix=PREFIX, site_id=SITE, lane_id=LANE))
+    agent = await stack.enter_async_context(Agent(cfg, clock=clock, hooks=Hooks(rig.cameras, on_outcome)))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_agent(agent, stop))
+    try:
+        reply = await _push_reference(central, scenario, key_file.read_bytes())
+        if reply.get("status") != "accepted":
+            print(f"reference data rejected: {reply}", file=sys.stderr)
+            return 1
+        if not opts.json:
+            print(f"lane {SITE}/{LANE}: {len(scenario.trucks)} trucks, seed {opts.seed}, x{opts.speedup:g} time; "
+                  f"reference data v{reply['result']['version']} accepted", file=out)
+            print("  # passage       plate    container    gross     decision reasons"
+                  "                            latency", file=out)
+        player = Player(scenario, layout, now=clock.monotonic, tags=rfid, loops=loops, wim=wim, cameras=rig,
+                        seed=opts.seed)
+        await player.run()
+        n = len(scenario.trucks)
+        await central.wait_for(lambda: len(outcomes) >= n and len(central.passages) >= len(outcomes),
+                               opts.drain_timeout_s)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner, 10)
+    return _summary(opts, scenario, outcomes, central, time.perf_counter() - started, out)
+
+
+def _summary(opts: DemoOptions, scenario: Scenario, outcomes: list[Outcome], central: Central, wall_s: float,
+             out: Any) -> int:
+    n = len(scenario.trucks)
+    agree = sum(1 for t, o in zip(scenario.trucks, outcomes, strict=False) if _agrees(t, o))
+    confirmed = sum(1 for o in outcomes if o.payload["passage_id"] in central.passages)
+    latencies = [o.latency_ms for o in outcomes]
+    summary = {
+        "passages": len(outcomes),
+        "trucks": n,
+        "released": sum(1 for o in outcomes if o.payload["decision"] == "release"),
+        "referred": sum(1 for o in outcomes if o.payload["decision"] == "refer"),
+        "agree": agree,
+        "confirmed": confirmed,
+        "duplicates": sum(c - 1 for c in central.deliveries.values()),
+        "green_shown": sum(1 for o in outcomes if o.green),
+        "latency_ms": {"p50": round(_percentile(latencies, 50), 2), "p99": round(_percentile(latencies, 99), 2)},
+        "wall_s": round(wall_s, 1),
+        "seed": opts.seed,
+    }
+    ok = len(outcomes) == n and agree == n and confirmed == n
+    if opts.json:
+        print(json.dumps(summary), file=out)
+    else:
+        print(f"{summary['passages']}/{n} passages: {summary['released']} released, {summary['referred']} referred; "
+              f"{agree} agree with ground truth; {confirmed} confirmed by central; decision latency p50 "
+              f"{summary['latency_ms']['p50']} ms, p99 {summary['latency_ms']['p99']} ms; {summary['wall_s']} s",
+              file=out)
+        print("PASS" if ok else "FAIL", file=out)
+    return 0 if ok else 1
