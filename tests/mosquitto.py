@@ -250,6 +250,7 @@ class Central:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_disconnect = self._on_disconnect
 
     def start(self) -> Central:
         """Connect, subscribe and wait for SUBACK."""
@@ -273,6 +274,14 @@ class Central:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         if not rc.is_failure:
             client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._subscribed.clear()
+
+    def wait_subscribed(self, limit_s: float = 10.0) -> None:
+        """Block until central is (re)connected and subscribed."""
+        if not self._subscribed.wait(limit_s):
+            raise TimeoutError("central is not subscribed")
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any) -> None:
         self._subscribed.set()

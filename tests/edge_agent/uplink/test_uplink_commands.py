@@ -196,6 +196,7 @@ async def test_resubscribes_after_reconnect_and_rejects_retained(
                 break
             await asyncio.sleep(0.02)
         assert up.health().counters["connects"] >= 2
+        await asyncio.to_thread(c.wait_subscribed)
         cmd = command("config.reload", {"n": 1})
         c.publish(up.topic("command"), json.dumps(cmd).encode())
         msgs = await c.await_for(lambda m: len(m) >= 3)
