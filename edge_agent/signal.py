@@ -75,6 +75,7 @@ class TrafficSignal:
         self._changed_at = dict.fromkeys(LAMPS, 0.0)
         self._red_since = 0.0
         self._grants: list[tuple[str, str]] = []  # (passage_id, granted by), head = current
+        self._green_for: str | None = None  # the one passage the lit green serves
         self._blocked: OrderedDict[str, str] = OrderedDict()
         self._faults: dict[str, str] = {}
         self._closed_reason: str | None = None
@@ -248,6 +249,8 @@ class TrafficSignal:
         now = self._clock.monotonic()
         for other in LAMPS:
             if other is not lamp and self._lit is other:
+                if other is GREEN:
+                    self._green_for = None
                 self._write(self._pins[other], False)
                 self._changed_at[other] = now
                 self._lit = None
@@ -277,6 +280,10 @@ class TrafficSignal:
     def _want_green(self) -> bool:
         return bool(self._grants) and self._may_grant() is None
 
+    def _keep_green(self) -> bool:
+        """Green stays only for the passage it came on for: each truck gets its own green."""
+        return self._want_green() and self._grants[0][0] == self._green_for
+
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` of lane time, or less if something changes."""
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
@@ -304,6 +311,7 @@ class TrafficSignal:
         await self._clock.sleep(self.cfg.dark_ms / 1000.0)
         if self._want_green():
             pid, by = self._grants[0]
+            self._green_for = pid
             self._light(GREEN, f"release {pid} by {by}")
         else:
             self._light(RED, "green withdrawn during the dark gap")
@@ -312,7 +320,7 @@ class TrafficSignal:
         try:
             while not (self._stopping and self._lit is RED):
                 self._wake.clear()
-                if self._lit is GREEN and not self._want_green():
+                if self._lit is GREEN and not self._keep_green():
                     await self._to_red(self._why_red())
                 elif self._lit is RED and self._want_green():
                     wait = self._red_since + self.cfg.min_red_s - self._clock.monotonic()
