@@ -28,7 +28,8 @@ Scenario = Callable[[TrafficSignal, SimGpio, VirtualClock], Awaitable[None]]
 def run_signal(cfg: SignalConfig, scenario: Scenario, *, io: SimGpio | None = None, **kw: Any) -> SimGpio:
     """Enter a signal on a virtual clock, run ``scenario``, stop it (advancing time), check the pins."""
     clock = VirtualClock()
-    gpio = io or SimGpio(clock.monotonic, loopback=dict(cfg.gpio.loopback))
+    loopback = dict(cfg.gpio.loopback) if isinstance(cfg.gpio, SimGpioConfig) else {}
+    gpio = io or SimGpio(clock.monotonic, loopback=loopback)
     gpio._clock = clock.monotonic
 
     async def main() -> None:
