@@ -25,12 +25,11 @@ RED, AMBER, GREEN = SignalAspect.RED, SignalAspect.AMBER, SignalAspect.GREEN
 Scenario = Callable[[TrafficSignal, SimGpio, VirtualClock], Awaitable[None]]
 
 
-def run_signal(cfg: SignalConfig, scenario: Scenario, *, io: SimGpio | None = None, **kw: Any) -> SimGpio:
+def run_signal(cfg: SignalConfig, scenario: Scenario, **kw: Any) -> SimGpio:
     """Enter a signal on a virtual clock, run ``scenario``, stop it (advancing time), check the pins."""
     clock = VirtualClock()
     loopback = dict(cfg.gpio.loopback) if isinstance(cfg.gpio, SimGpioConfig) else {}
-    gpio = io or SimGpio(clock.monotonic, loopback=loopback)
-    gpio._clock = clock.monotonic
+    gpio = SimGpio(clock.monotonic, loopback=loopback)
 
     async def main() -> None:
         signal = TrafficSignal(cfg, gpio, clock, **kw)
@@ -77,10 +76,9 @@ def test_active_low_board_is_driven_inverted() -> None:
         assert io.read(GREEN_PIN) is False
         assert io.read(RED_PIN) is True
 
-    clock_io = SimGpio()
-    run_signal(cfg, scenario, io=clock_io)
-    assert clock_io.history[0].pin == RED_PIN
-    assert clock_io.history[0].value is False
+    io = run_signal(cfg, scenario)
+    assert io.history[0].pin == RED_PIN
+    assert io.history[0].value is False
 
 
 def test_grant_then_revoke_runs_the_full_cycle_with_barrier() -> None:
