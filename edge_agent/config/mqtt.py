@@ -47,8 +47,10 @@ class MqttConfig(Model):
     health_interval_s: float = Field(30.0, gt=0, description="Period of the health message.")
     inflight: int = Field(20, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK at once.")
     replay_rate_per_s: float = Field(
-        200.0, ge=0, description="Most messages sent per second (token bucket; 0 = unpaced). Bites only "
-        "when a backlog is replayed after an outage."
+        200.0,
+        ge=0,
+        description="Most messages sent per second (token bucket; 0 = unpaced). Bites only "
+        "when a backlog is replayed after an outage.",
     )
     replay_burst: int = Field(50, ge=1, description="Messages that may go at once before pacing applies.")
     connect_timeout_s: float = Field(10.0, gt=0, le=120, description="TCP + TLS + CONNACK time limit.")

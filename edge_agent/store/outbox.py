@@ -5,6 +5,9 @@ outbox row commit together (a passage is never journalled without being queued, 
 being journalled). The uplink drains rows in ``(priority, seq)`` order, so delivery is in order within
 a priority, and deletes a row only after the broker acknowledged it.
 
+SD-card wear: the row id *is* the delivery order (``seq = priority << 48 | counter``), so a message
+costs two b-trees (the table and its ``msg_id`` index) instead of four; delivered counts live in memory.
+
 Disk quota policy (``storage.quota_mb``, measured as live pages of the whole store file): when an
 insert takes the file over the quota, droppable messages are deleted until it fits again, lowest
 priority first (bulk, then events and health, then faults and command responses) and oldest first
@@ -46,7 +49,7 @@ CLEAR_FRACTION = 0.9
 
 SCHEMA = """
 CREATE TABLE outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,  -- priority << 48 | counter: rowid order is delivery order
     msg_id TEXT NOT NULL UNIQUE,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
@@ -57,14 +60,14 @@ CREATE TABLE outbox (
     correlation BLOB,
     created_at REAL NOT NULL
 );
-CREATE INDEX outbox_order ON outbox(priority, seq);
-CREATE INDEX outbox_kind ON outbox(kind);
 CREATE TABLE outbox_counts (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 """
 
+_SHIFT = 48
+MAX_PRIORITY = 99
 _COLUMNS = "seq, msg_id, topic, payload, priority, kind, qos, retain, correlation, created_at"
 
 
@@ -140,6 +143,8 @@ class Outbox:
         self._state = QuotaState.OK
         self._state_detail = ""
         self._ready = False
+        self._counter = 0  # last sequence counter handed out by this process (never goes back)
+        self._delivered: Counter[str] = Counter()
 
     async def setup(self) -> None:
         """Create (or migrate) the outbox tables."""
@@ -188,6 +193,8 @@ class Outbox:
         """
         if qos not in (0, 1):
             raise ValueError(f"qos must be 0 or 1, not {qos}")
+        if not 0 <= int(priority) <= MAX_PRIORITY:
+            raise ValueError(f"priority must be 0..{MAX_PRIORITY}, not {priority}")
         if not isinstance(payload, bytes | bytearray | memoryview):
             raise TypeError("payload must be bytes")
         if coalesce:
@@ -195,9 +202,20 @@ class Outbox:
             if n:
                 _bump(conn, "coalesced", n)
         cur = conn.execute(
-            "INSERT INTO outbox(msg_id, topic, payload, priority, kind, qos, retain, correlation, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(msg_id) DO NOTHING",
-            (msg_id, topic, bytes(payload), int(priority), kind, qos, int(retain), correlation, time.time()),
+            "INSERT INTO outbox(seq, msg_id, topic, payload, priority, kind, qos, retain, correlation, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(msg_id) DO NOTHING",
+            (
+                self._next_seq(conn, int(priority)),
+                msg_id,
+                topic,
+                bytes(payload),
+                int(priority),
+                kind,
+                qos,
+                int(retain),
+                correlation,
+                time.time(),
+            ),
         )
         if cur.rowcount == 0:
             self.counters["duplicate_enqueue"] += 1
@@ -236,6 +254,17 @@ class Outbox:
 
         return await self.store.write(fn)
 
+    def _next_seq(self, conn: sqlite3.Connection, priority: int) -> int:
+        """Return a sequence number above every queued row of this priority and any handed out before."""
+        base = priority << _SHIFT
+        row = conn.execute(
+            "SELECT max(seq) FROM outbox WHERE seq >= ? AND seq < ?", (base, base + (1 << _SHIFT))
+        )
+        top = row.fetchone()[0]
+        in_db = 0 if top is None else int(top) - base
+        self._counter = max(self._counter, in_db) + 1
+        return base + self._counter
+
     # -- the drainer ---------------------------------------------------------------------------
     async def next_batch(self, limit: int, exclude: Collection[int] = ()) -> list[OutboxMessage]:
         """Up to ``limit`` messages in delivery order, skipping the sequence numbers in ``exclude``."""
@@ -246,7 +275,7 @@ class Outbox:
         def q(conn: sqlite3.Connection) -> list[OutboxMessage]:
             where = f"WHERE seq NOT IN ({','.join('?' * len(skip))}) " if skip else ""
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM outbox {where}ORDER BY priority, seq LIMIT ?",  # noqa: S608
+                f"SELECT {_COLUMNS} FROM outbox {where}ORDER BY seq LIMIT ?",  # noqa: S608
                 (*skip, limit),
             ).fetchall()
             return [
@@ -284,8 +313,7 @@ class Outbox:
                 ):
                     kinds[str(kind)] += 1
                 conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)  # noqa: S608
-            for kind, n in kinds.items():
-                _bump(conn, f"delivered:{kind}", n)
+            self._delivered.update(kinds)
             if self._state is not QuotaState.OK:
                 self._maybe_clear(conn)
             return sum(kinds.values())
@@ -299,10 +327,12 @@ class Outbox:
         )
 
     async def stats(self) -> OutboxStats:
-        """Pending by kind, delivered and dropped by kind (persistent), quota state."""
+        """Pending by kind, delivered by kind (since start), dropped by kind (persistent), quota state."""
 
         def q(conn: sqlite3.Connection) -> OutboxStats:
-            st = OutboxStats(quota_state=self._state, quota_bytes=self.store.quota_bytes)
+            st = OutboxStats(
+                quota_state=self._state, quota_bytes=self.store.quota_bytes, delivered=dict(self._delivered)
+            )
             by_kind = "SELECT kind, count(*), sum(length(payload)) FROM outbox GROUP BY kind"
             for kind, n, size in conn.execute(by_kind):
                 st.pending[str(kind)] = int(n)
@@ -311,9 +341,7 @@ class Outbox:
             st.oldest_age_s = None if oldest is None else max(0.0, time.time() - float(oldest))
             for name, value in conn.execute("SELECT name, value FROM outbox_counts"):
                 prefix, _, kind = str(name).partition(":")
-                if prefix == "delivered":
-                    st.delivered[kind] = int(value)
-                elif prefix == "dropped":
+                if prefix == "dropped":
                     st.dropped[kind] = int(value)
                 elif prefix == "coalesced":
                     st.coalesced = int(value)

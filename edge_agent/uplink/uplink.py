@@ -412,17 +412,17 @@ class Uplink:
     # -- delivery ----------------------------------------------------------------------------------
     async def _drain(self, session: Session) -> None:
         window = self.cfg.inflight
+        flush_at = max(1, window // 2)  # deletes are batched: one commit per half window of PUBACKs
         while not session.lost.is_set() and not self._closing:
             self._wake.clear()
             progressed = False
-            if self._acked:
-                await self._flush_acked()
-                progressed = True
+            exhausted = False
             free = window - len(self._inflight)
             if free > 0:
                 batch = await self.outbox.next_batch(
                     free, exclude=set(self._inflight) | self._acked | self._deferred
                 )
+                exhausted = len(batch) < free
                 for msg in batch:
                     await self._pace()
                     if session.lost.is_set() or self._closing:
@@ -440,6 +440,9 @@ class Uplink:
                         return  # the link is going; the next session resends
                     self.counters["published"] += 1
                     progressed = True
+            if self._acked and (exhausted or len(self._acked) >= flush_at):
+                await self._flush_acked()
+                progressed = True
             if not progressed:
                 await self._wake.wait()
 
