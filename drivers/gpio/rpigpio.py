@@ -65,7 +65,9 @@ class RpiGpio:
             self._inputs.add(pin)
 
     def write(self, pin: int, value: bool) -> None:
-        """Drive an output pin."""
+        """Drive an output pin (``ValueError`` for a pin not set up as an output, like every backend)."""
+        if pin not in self._outputs:
+            raise ValueError(f"pin {pin} is not set up as an output")
         g = self._gpio
         g.output(pin, g.HIGH if value else g.LOW)
 
@@ -76,6 +78,8 @@ class RpiGpio:
     def watch(self, pin: int, callback: EdgeCallback, *, debounce_ms: int = 0) -> None:
         """Call ``callback(pin, level)`` on both edges; runs on RPi.GPIO's event thread."""
         g = self._gpio
+        if pin not in self._inputs:
+            raise ValueError(f"pin {pin} is not set up as an input")
         with self._lock:
             callbacks = self._watched.get(pin)
             first = callbacks is None

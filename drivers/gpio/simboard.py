@@ -33,8 +33,8 @@ def decode_message(line: bytes) -> dict[str, Any]:
         raise ValueError(f"line of {len(line)} bytes exceeds {MAX_LINE}")
     try:
         msg = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"not JSON: {exc!s:.80}") from None
     if not isinstance(msg, dict) or msg.get("op") not in OPS:
         raise ValueError(f"not a board message: {line[:80]!r}")
     op = msg["op"]
