@@ -156,3 +156,40 @@ def command_response(
         "result": None if result is None else dict(result),
         "responded_at": utc_iso(at),
     }
+
+
+def fault_message(
+    site_id: str,
+    lane_id: str,
+    device: str,
+    kind: str,
+    active: bool,
+    detail: str = "",
+    *,
+    at: datetime | None = None,
+    severity: Severity = "error",
+) -> dict[str, Any]:
+    """Build a :func:`fault` stamped now (UTC) unless ``at`` is given (positional form for the app)."""
+    return fault(
+        site_id,
+        lane_id,
+        device=device,
+        kind=kind,
+        active=active,
+        at=at or datetime.now(UTC),
+        detail=detail,
+        severity=severity,
+    )
+
+
+def event_message(
+    site_id: str,
+    lane_id: str,
+    type_: str,
+    data: Mapping[str, Any] | None = None,
+    *,
+    at: datetime | None = None,
+    passage_id: str | None = None,
+) -> dict[str, Any]:
+    """Build an :func:`event` stamped now (UTC) unless ``at`` is given (positional form for the app)."""
+    return event(site_id, lane_id, type_, at=at or datetime.now(UTC), data=data, passage_id=passage_id)

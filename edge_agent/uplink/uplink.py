@@ -43,7 +43,8 @@ from edge_agent.uplink.topics import Topics, valid_publish_topic
 log = logging.getLogger(__name__)
 
 HealthProvider = Callable[[], Mapping[str, Any]]
-"""Returns ``{"devices": [DeviceHealth | dict, ...], "status": {...}}`` (both keys optional)."""
+"""Returns ``{"devices": [DeviceHealth | dict, ...], ...}``: ``devices`` become the health message's
+device list (the uplink adds itself), every other key (JSON-ready) goes into its ``status`` object."""
 
 _AVAILABILITY_TOKEN = -1
 _DEFAULT_PRIORITY = {
@@ -174,7 +175,10 @@ class Uplink:
             uptime_s=self.clock.monotonic() - self._started_mono,
             devices=devices,
             outbox=stats.as_dict(),
-            status=dict(provided.get("status", {})),
+            status={
+                **{k: v for k, v in provided.items() if k not in ("devices", "status")},
+                **dict(provided.get("status", {})),
+            },
         )
         await self.emit("health", payload)
         self.counters["health_queued"] += 1

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from edge_agent.health import DeviceHealth, DeviceState
 from edge_agent.ids import new_id
 from edge_agent.schemas import validate
@@ -28,7 +30,7 @@ async def test_periodic_health_is_valid_and_coalesced_while_offline(
     rfid.counters["checksum_errors"] = 2
 
     def provider() -> dict[str, Any]:
-        return {"devices": [rfid], "status": {"signal": "red", "open_passages": 0}}
+        return {"devices": [rfid], "signal": "red", "status": {"open_passages": 0}}
 
     async with agent(tmp_path / "lane.sqlite3", mqtt_cfg(mosquitto.url, health_interval_s=0.15)) as up:
         up.set_health_provider(provider)
@@ -38,7 +40,7 @@ async def test_periodic_health_is_valid_and_coalesced_while_offline(
         names = [d["name"] for d in first["devices"]]
         assert names == ["rfid", "uplink"]
         assert first["devices"][0]["counters"] == {"checksum_errors": 2}
-        assert first["status"]["signal"] == "red"
+        assert first["status"] == {"signal": "red", "open_passages": 0}
 
         mosquitto.stop()
         await asyncio.sleep(1.2)  # about 8 health ticks while offline
@@ -121,3 +123,7 @@ def test_message_builders_match_their_schemas() -> None:
         ),
     )
     validate("passage", passage(1))
+    validate("fault", messages.fault_message(SITE, LANE, "signal", "lamp_mismatch", True, "red lamp open"))
+    validate("event", messages.event_message(SITE, LANE, "override", {"aspect": "red", "officer": "o-7"}))
+    with pytest.raises(ValueError, match="timezone"):
+        messages.utc_iso(datetime(2026, 1, 1))
