@@ -142,14 +142,12 @@ class Outbox:
         self.counters: Counter[str] = Counter()
         self._state = QuotaState.OK
         self._state_detail = ""
-        self._ready = False
         self._counter = 0  # last sequence counter handed out by this process (never goes back)
         self._delivered: Counter[str] = Counter()
 
     async def setup(self) -> None:
         """Create (or migrate) the outbox tables."""
         await self.store.ensure_schema("outbox", [SCHEMA])
-        self._ready = True
 
     async def __aenter__(self) -> Outbox:
         await self.setup()
@@ -158,7 +156,7 @@ class Outbox:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._ready = False
+        """Nothing to release: the store owns the file."""
 
     @property
     def quota_state(self) -> QuotaState:
