@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from drivers.camera.base import FrameSource
+from drivers.gpio.base import DigitalIO
 from edge_agent.camera import CameraSource, LabelRecogniser
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import LaneConfig
@@ -95,10 +96,10 @@ class Agent:
         await self.journal.open()
         await stack.enter_async_context(self.uplink)
 
-        io = open_gpio(cfg.signal.gpio)
-        stack.callback(io.close)
+        self.io = open_gpio(cfg.signal.gpio)
+        stack.callback(self.io.close)
         self.signal = await stack.enter_async_context(TrafficSignal(
-            cfg.signal, io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault))
+            cfg.signal, self.io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault))
 
         self.lane = Lane(cfg, clock=clock, reference=self.reference, journal=self.journal, signal=self.signal,
                          notify_uplink=self.uplink.kick, on_outcome=self.hooks.on_outcome,
@@ -117,9 +118,17 @@ class Agent:
         from edge_agent.wim import WimSource
 
         cfg, clock = self.cfg, self.clock
+        loops = cfg.devices.loops
+        loop_io: DigitalIO | None = None
+        if loops.backend == "gpio":
+            if loops.gpio is None:
+                loop_io = self.io  # the loops share the signal's pin bank
+            else:
+                loop_io = open_gpio(loops.gpio)
+                self._stack.callback(loop_io.close)
         sources: list[EventSource] = [
             RfidSource(cfg.devices.rfid, clock),
-            LoopSource(cfg.devices.loops, clock),
+            LoopSource(loops, clock, io=loop_io),
             WimSource(cfg.devices.wim, clock),
         ]
         for name, cam in cfg.devices.cameras.items():
@@ -153,7 +162,6 @@ class Agent:
             "signal": self.signal.status(),
             "lane": dict(self.lane.counters) | {"open_passages": len(self.lane.tracker.open_passages)},
             "tracker": dict(self.lane.tracker.stats.counters),
-            "uplink": self.uplink.health().as_dict(),
             "reference_version": self.reference.view.version,
         }
 
@@ -206,15 +214,16 @@ async def run_service(cfg: LaneConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (os_signal.SIGTERM, os_signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    status = 0
     try:
         async with Agent(cfg) as agent:
             await run_agent(agent, stop)
     except* ConfigError as group:
         for exc in group.exceptions:
             log.error("%s", exc)
-        return 2
+        status = 2
     except* Exception as group:
         for exc in group.exceptions:
             log.critical("lane agent failed: %r", exc, exc_info=exc)
-        return 1
-    return 0
+        status = 1
+    return status

@@ -91,6 +91,7 @@ class Lane:
             cfg.geometry, rfid.tags, rfid.cross_read, clock,
             on_ready=lambda p: self._work.put_nowait((p, time.perf_counter())),
             on_closed=lambda p: self._work.put_nowait((p, None)),
+            entry_loop=cfg.devices.loops.entry, exit_loop=cfg.devices.loops.exit,
         )
         self.last_event_mono: float | None = None
 

@@ -192,6 +192,9 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
     stop = asyncio.Event()
     runner = asyncio.create_task(run_agent(agent, stop))
     try:
+        if not await agent.uplink.wait_connected(15.0):
+            print(f"the agent could not connect to the broker at {url}", file=sys.stderr)
+            return 1
         reply = await _push_reference(central, scenario, key_file.read_bytes())
         if reply.get("status") != "accepted":
             print(f"reference data rejected: {reply}", file=sys.stderr)
