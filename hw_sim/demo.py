@@ -144,17 +144,42 @@ async def _push_reference(central: Central, scenario: Scenario, key: bytes) -> d
     return await central.command(signed, timeout=15.0)
 
 
-async def run_demo(opts: DemoOptions) -> int:
+class DemoError(RuntimeError):
+    """The demo could not run (broker unreachable, reference data refused)."""
+
+
+@dataclass(slots=True)
+class DemoRun:
+    """Everything a demo run produced, for the summary and for tests."""
+
+    scenario: Scenario
+    outcomes: list[Outcome]
+    central: Central
+    wall_s: float
+    agent_health: dict[str, Any]
+
+
+async def run_demo(opts: DemoOptions, out: Any = None) -> int:
     """Run the demo; exit 0 only if every passage agrees with ground truth and central confirmed it."""
-    out = sys.stdout
+    out = out or sys.stdout
+    try:
+        run = await play(opts, out)
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    return _summary(opts, run, out)
+
+
+async def play(opts: DemoOptions, out: Any = None) -> DemoRun:
+    """Set up the simulated lane, play the scenario, and return what happened."""
     with contextlib.ExitStack() as files:
         workdir = opts.workdir or Path(files.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
         async with contextlib.AsyncExitStack() as stack:
-            return await _run(opts, workdir, stack, out)
+            return await _run(opts, workdir, stack, out or sys.stdout)
 
 
-async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStack, out: Any) -> int:
+async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStack, out: Any) -> DemoRun:
     layout = Layout()
     scenario = generate(opts.trucks, opts.seed, lane_length_m=layout.exit_loop_m)
     clock = ScaledClock(opts.speedup)
@@ -193,12 +218,10 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
     runner = asyncio.create_task(run_agent(agent, stop))
     try:
         if not await agent.uplink.wait_connected(15.0):
-            print(f"the agent could not connect to the broker at {url}", file=sys.stderr)
-            return 1
+            raise DemoError(f"the agent could not connect to the broker at {url}")
         reply = await _push_reference(central, scenario, key_file.read_bytes())
         if reply.get("status") != "accepted":
-            print(f"reference data rejected: {reply}", file=sys.stderr)
-            return 1
+            raise DemoError(f"reference data rejected: {reply}")
         if not opts.json:
             print(f"lane {SITE}/{LANE}: {len(scenario.trucks)} trucks, seed {opts.seed}, x{opts.speedup:g} time; "
                   f"reference data v{reply['result']['version']} accepted", file=out)
@@ -210,15 +233,16 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
         n = len(scenario.trucks)
         await central.wait_for(lambda: len(outcomes) >= n and len(central.passages) >= len(outcomes),
                                opts.drain_timeout_s)
+        health = agent.health_report()
     finally:
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runner, 10)
-    return _summary(opts, scenario, outcomes, central, time.perf_counter() - started, out)
+    return DemoRun(scenario, outcomes, central, time.perf_counter() - started, health)
 
 
-def _summary(opts: DemoOptions, scenario: Scenario, outcomes: list[Outcome], central: Central, wall_s: float,
-             out: Any) -> int:
+def _summary(opts: DemoOptions, run: DemoRun, out: Any) -> int:
+    scenario, outcomes, central, wall_s = run.scenario, run.outcomes, run.central, run.wall_s
     n = len(scenario.trucks)
     agree = sum(1 for t, o in zip(scenario.trucks, outcomes, strict=False) if _agrees(t, o))
     confirmed = sum(1 for o in outcomes if o.payload["passage_id"] in central.passages)
