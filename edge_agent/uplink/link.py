@@ -18,7 +18,7 @@ import os
 import ssl
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,9 +185,11 @@ class Session:
                     clean_start=True if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
                     properties=props,
                 )
-                done.set_result(None)
+                with contextlib.suppress(InvalidStateError):  # the waiter was cancelled meanwhile
+                    done.set_result(None)
             except BaseException as exc:
-                done.set_exception(exc)
+                with contextlib.suppress(InvalidStateError):
+                    done.set_exception(exc)
 
         threading.Thread(target=work, name=f"mqtt-connect:{self.broker.host}", daemon=True).start()
         try:
