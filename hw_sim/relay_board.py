@@ -74,6 +74,8 @@ class RelayBoard:
         self._writer: asyncio.StreamWriter | None = None
         self._server: asyncio.Server | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[object]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self._changed = asyncio.Event()
 
     async def __aenter__(self) -> RelayBoard:
@@ -88,19 +90,30 @@ class RelayBoard:
         await self.close()
 
     async def close(self) -> None:
-        """Stop the watchdog, drop the client, close the socket. Idempotent."""
+        """Stop the watchdog, stop accepting, drop the client, remove the socket. Idempotent."""
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
             self._watchdog = None
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        self._writer = None
+        for _ in range(5):  # connections accepted just before the close get their handler started too
+            for _ in range(20):
+                await asyncio.sleep(0)
+            handlers = list(self._handlers)
+            if not handlers:
+                break
+            for writer in list(self._writers):
+                writer.close()  # each handler then reads EOF and ends on its own
+            _, stuck = await asyncio.wait(handlers, timeout=2.0)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
@@ -207,9 +220,16 @@ class RelayBoard:
             self._recompute("agent")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._writer is not None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        if self._writer is not None or self._server is None:
             writer.close()  # one controller at a time, as on a real board
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
             return
+        self._writers.add(writer)
         self._writer = writer
         self.connections += 1
         if self.heartbeat_pin is None and self.tripped is not None and not self.latch:
@@ -238,4 +258,7 @@ class RelayBoard:
                 self._writer = None
                 self._last_toggle = None
                 self._trip("disconnect: agent connection dropped")
+            self._writers.discard(writer)
             writer.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await writer.wait_closed()  # the socket closes on the next loop turn

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from drivers.errors import DeviceDisconnected, DeviceTimeout
+from drivers.errors import DeviceDisconnected
 from drivers.gpio.base import EdgeCallback
 
 OPS = frozenset({"setup_output", "setup_input", "write", "close", "level"})
@@ -53,7 +53,6 @@ class SimBoardGpio:
 
     def __init__(self, *, socket: str | Path, connect_timeout_s: float = 2.0) -> None:
         self._path = str(socket)
-        self._timeout = connect_timeout_s
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.settimeout(connect_timeout_s)
         try:
@@ -68,7 +67,6 @@ class SimBoardGpio:
         self._levels: dict[int, bool] = {}
         self._outputs: set[int] = set()
         self._inputs: set[int] = set()
-        self._pending: dict[int, threading.Event] = {}
         self._watchers: dict[int, list[EdgeCallback]] = {}
         self._closed = False
         self._reader = threading.Thread(target=self._read_loop, name=f"simboard:{self._path}", daemon=True)
@@ -90,14 +88,14 @@ class SimBoardGpio:
         self._send("setup_output", pin=pin, initial=initial)
 
     def setup_input(self, pin: int, *, pull_up: bool = True) -> None:
-        """Make ``pin`` an input; waits for the board to report its level."""
-        event = threading.Event()
+        """Make ``pin`` an input; it reads the pull level until the board reports the real one.
+
+        Never waits for the board, so a board served on the caller's own event loop cannot deadlock.
+        """
         with self._lock:
             self._inputs.add(pin)
-            self._pending[pin] = event
+            self._levels.setdefault(pin, pull_up)
         self._send("setup_input", pin=pin, pull_up=pull_up)
-        if not event.wait(self._timeout):
-            raise DeviceTimeout(f"relay board at {self._path} did not report input {pin}")
 
     def write(self, pin: int, value: bool) -> None:
         """Drive an output pin on the board."""
@@ -144,10 +142,7 @@ class SimBoardGpio:
         with self._lock:
             changed = self._levels.get(pin) != value
             self._levels[pin] = value
-            event = self._pending.pop(pin, None)
-            callbacks = list(self._watchers.get(pin, ())) if changed and event is None else []
-        if event is not None:
-            event.set()
+            callbacks = list(self._watchers.get(pin, ())) if changed else []
         for cb in callbacks:
             cb(pin, value)
 
