@@ -187,7 +187,8 @@ class RelayBoard:
 
     def _heartbeat_toggled(self) -> None:
         self._last_toggle = self._clock()
-        if self.tripped is not None and not self.latch:
+        starting = self.tripped == "no heartbeat yet"  # the start-up hold is not a latched trip
+        if self.tripped is not None and (starting or not self.latch):
             self.tripped = None
             self._recompute("heartbeat")
 
