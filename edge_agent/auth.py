@@ -1,0 +1,278 @@
+"""Authentication of commands: signatures (HMAC-SHA256 or Ed25519), freshness, replay, authority.
+
+The signature covers the canonical JSON of the envelope without ``auth``:
+``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()``.
+Checks run in this order, and the first failure is the reason: ``malformed``, ``unsigned``,
+``unknown_key``, ``bad_signature``, ``unauthorised``, ``expired``, ``replayed``. A command is
+remembered (its key id and nonce) only once it passed every other check.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import hmac
+import json
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, get_args
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from edge_agent.clock import Clock
+from edge_agent.config.commands import CommandKey, CommandName, CommandsConfig, Role
+from edge_agent.errors import CommandRejected, ConfigError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "lane.command/1"
+ALGS = ("hmac-sha256", "ed25519")
+NAMES = frozenset(get_args(CommandName))
+ROLES = frozenset(get_args(Role))
+MIN_HMAC_SECRET = 16
+_NONCE = re.compile(r"^[0-9a-fA-F]{8,256}$")
+_ISSUED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who signed an accepted command, and which command it was (for audit records)."""
+
+    issuer_id: str
+    role: str
+    key_id: str
+    command_id: str = ""
+    name: str = ""
+    issued_at: str = ""
+
+
+def canonical(envelope: Mapping[str, Any]) -> bytes:
+    """Return the signed bytes: the envelope without ``auth`` as canonical JSON."""
+    body = {k: v for k, v in envelope.items() if k != "auth"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _private_key(key: bytes) -> Ed25519PrivateKey:
+    if key.lstrip().startswith(b"-----BEGIN"):
+        loaded = serialization.load_pem_private_key(key, password=None)
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise ValueError("the PEM private key is not an Ed25519 key")
+        return loaded
+    if len(key) == 32:
+        return Ed25519PrivateKey.from_private_bytes(key)
+    raise ValueError("an Ed25519 private key is PEM or 32 raw bytes")
+
+
+def sign_command(envelope: Mapping[str, Any], *, alg: str, key_id: str, key: bytes) -> dict[str, Any]:
+    """Return a copy of ``envelope`` with ``auth`` added (HMAC secret, or Ed25519 private key)."""
+    payload = canonical(envelope)
+    if alg == "hmac-sha256":
+        sig = hmac.new(key, payload, hashlib.sha256).digest()
+    elif alg == "ed25519":
+        sig = _private_key(key).sign(payload)
+    else:
+        raise ValueError(f"unknown alg {alg!r}; choose one of {ALGS}")
+    signed = {k: v for k, v in envelope.items() if k != "auth"}
+    signed["auth"] = {"alg": alg, "key_id": key_id, "sig": base64.b64encode(sig).decode()}
+    return signed
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    alg: str
+    secret: bytes | None
+    public: Ed25519PublicKey | None
+    roles: frozenset[str]
+    commands: frozenset[str]
+    issuers: frozenset[str]
+
+
+def _resolve(path: Path, credentials_dir: str | None) -> Path:
+    """Relative paths name systemd credentials (``$CREDENTIALS_DIRECTORY``) when that is set."""
+    return Path(credentials_dir) / path if credentials_dir and not path.is_absolute() else path
+
+
+def _load_key(key_id: str, spec: CommandKey, credentials_dir: str | None) -> _Key:
+    where = f"commands.keys.{key_id}"
+    secret: bytes | None = None
+    public: Ed25519PublicKey | None = None
+    try:
+        if spec.alg == "hmac-sha256":
+            assert spec.secret_file is not None
+            secret = _resolve(spec.secret_file, credentials_dir).read_bytes()
+            if len(secret) < MIN_HMAC_SECRET:
+                raise ConfigError(
+                    f"{where}.secret_file: secret of {len(secret)} bytes; at least {MIN_HMAC_SECRET}"
+                )
+        else:
+            if spec.public_key_file is not None:
+                material = _resolve(spec.public_key_file, credentials_dir).read_bytes()
+            else:
+                assert spec.public_key is not None
+                material = spec.public_key.encode()
+            public = _public_key(material)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read key material: {exc}") from None
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
+    return _Key(
+        spec.alg, secret, public, frozenset(spec.roles), frozenset(spec.commands), frozenset(spec.issuers)
+    )
+
+
+def _public_key(material: bytes) -> Ed25519PublicKey:
+    text = material.strip()
+    if text.startswith(b"-----BEGIN"):
+        loaded = serialization.load_pem_public_key(text)
+        if not isinstance(loaded, Ed25519PublicKey):
+            raise ValueError("the PEM public key is not an Ed25519 key")
+        return loaded
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValueError("public key is neither PEM nor base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"a raw Ed25519 public key has 32 bytes, not {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def _text(obj: Mapping[str, Any], key: str, max_len: int = 256) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise CommandRejected("malformed", f"'{key}' must be a string of 1-{max_len} characters")
+    return value
+
+
+def _decode_sig(sig: str) -> bytes:
+    text = sig.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise CommandRejected("bad_signature", "signature is not base64") from None
+
+
+class CommandVerifier:
+    """Verifies command envelopes against the configured keys; reads key files once, here."""
+
+    def __init__(self, cfg: CommandsConfig, clock: Clock, *, credentials_dir: str | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.counters: Counter[str] = Counter()
+        creds = credentials_dir if credentials_dir is not None else os.environ.get("CREDENTIALS_DIRECTORY")
+        self._keys = {key_id: _load_key(key_id, spec, creds) for key_id, spec in cfg.keys.items()}
+        self._seen: set[tuple[str, str]] = set()
+        self._order: list[tuple[float, str, str]] = []  # heap of (issued, key_id, nonce)
+        self._floor = float("-inf")  # commands issued at or before this can no longer be checked
+
+    def verify(self, envelope: Mapping[str, Any]) -> Principal:
+        """Return who signed ``envelope``, or raise :class:`CommandRejected` with the reason."""
+        try:
+            principal = self._verify(envelope)
+        except CommandRejected as exc:
+            self.counters[exc.reason] += 1
+            log.debug("command rejected (%s): %s", exc.reason, exc.detail)
+            raise
+        self.counters["accepted"] += 1
+        return principal
+
+    def _verify(self, envelope: Mapping[str, Any]) -> Principal:
+        if not isinstance(envelope, Mapping):
+            raise CommandRejected("malformed", "a command must be a JSON object")
+        if envelope.get("schema") != SCHEMA:
+            raise CommandRejected("malformed", f"'schema' must be {SCHEMA!r}")
+        command_id = _text(envelope, "command_id", 64)
+        name = _text(envelope, "name")
+        if name not in NAMES:
+            raise CommandRejected("malformed", f"'name' {name!r} is not one of {sorted(NAMES)}")
+        issued_text = _text(envelope, "issued_at", 40)
+        if not _ISSUED.match(issued_text):
+            raise CommandRejected("malformed", "'issued_at' must be UTC ISO 8601 (…Z or …+00:00)")
+        issued = datetime.fromisoformat(issued_text.replace("Z", "+00:00"))
+        nonce = _text(envelope, "nonce")
+        if not _NONCE.match(nonce):
+            raise CommandRejected("malformed", "'nonce' must be 8-256 hex digits")
+        issuer = envelope.get("issuer")
+        if not isinstance(issuer, Mapping):
+            raise CommandRejected("malformed", "'issuer' must be an object")
+        issuer_id = _text(issuer, "id", 128)
+        role = issuer.get("role")
+        if role not in ROLES:
+            raise CommandRejected("malformed", f"'issuer.role' must be one of {sorted(ROLES)}")
+        if not isinstance(envelope.get("body"), Mapping):
+            raise CommandRejected("malformed", "'body' must be an object")
+        auth = envelope.get("auth")
+        if auth is None:
+            raise CommandRejected("unsigned", "the command carries no 'auth'")
+        if not isinstance(auth, Mapping):
+            raise CommandRejected("malformed", "'auth' must be an object")
+        alg = auth.get("alg")
+        if alg not in ALGS:
+            raise CommandRejected("malformed", f"'auth.alg' must be one of {ALGS}")
+        key_id = _text(auth, "key_id", 64)
+        sig = _text(auth, "sig", 1024)
+
+        key = self._keys.get(key_id)
+        if key is None:
+            raise CommandRejected("unknown_key", f"key {key_id!r} is not trusted on this lane")
+        if alg != key.alg:
+            raise CommandRejected("bad_signature", f"key {key_id!r} is {key.alg}, the command says {alg}")
+        self._check_signature(key, canonical(envelope), _decode_sig(sig))
+
+        if role not in key.roles:
+            raise CommandRejected("unauthorised", f"key {key_id!r} may not sign for role {role!r}")
+        if name not in key.commands:
+            raise CommandRejected("unauthorised", f"key {key_id!r} may not sign {name!r}")
+        if key.issuers and issuer_id not in key.issuers:
+            raise CommandRejected("unauthorised", f"key {key_id!r} may not sign for issuer {issuer_id!r}")
+
+        now = self.clock.utcnow().timestamp()
+        at = issued.timestamp()
+        if at > now + self.cfg.clock_skew_s:
+            raise CommandRejected("expired", f"issued {at - now:.1f} s in the future")
+        if now - at > self.cfg.max_age_s:
+            raise CommandRejected("expired", f"issued {now - at:.1f} s ago (max {self.cfg.max_age_s:g} s)")
+        self._remember(key_id, nonce, at, now)
+        return Principal(issuer_id, str(role), key_id, command_id, name, issued_text)
+
+    @staticmethod
+    def _check_signature(key: _Key, payload: bytes, sig: bytes) -> None:
+        if key.secret is not None:
+            expected = hmac.new(key.secret, payload, hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, sig):
+                raise CommandRejected("bad_signature", "HMAC does not match")
+            return
+        assert key.public is not None
+        try:
+            key.public.verify(sig, payload)
+        except InvalidSignature:
+            raise CommandRejected("bad_signature", "Ed25519 signature does not verify") from None
+
+    def _remember(self, key_id: str, nonce: str, at: float, now: float) -> None:
+        """Record a nonce; memory is bounded by forgetting the oldest and refusing anything older."""
+        horizon = now - self.cfg.max_age_s - self.cfg.clock_skew_s
+        while self._order and self._order[0][0] < horizon:
+            _, k, n = heapq.heappop(self._order)
+            self._seen.discard((k, n))
+        entry = (key_id, nonce.lower())
+        if entry in self._seen:
+            raise CommandRejected("replayed", f"nonce {nonce} was already used")
+        if at <= self._floor:
+            raise CommandRejected("replayed", "issued before the oldest nonce still remembered; resend")
+        self._seen.add(entry)
+        heapq.heappush(self._order, (at, *entry))
+        while len(self._order) > self.cfg.replay_cache:
+            oldest, k, n = heapq.heappop(self._order)
+            self._seen.discard((k, n))
+            self._floor = max(self._floor, oldest)
