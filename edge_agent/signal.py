@@ -440,7 +440,10 @@ class TrafficSignal:
             )
         self._persist()
         if self.on_change is not None:
-            self.on_change(RED, "start")
+            try:
+                self.on_change(RED, "start")
+            except Exception:
+                log.exception("on_change callback failed")
         return self
 
     async def __aexit__(
