@@ -82,13 +82,15 @@ class Agent:
         from edge_agent.auth import CommandVerifier
         from edge_agent.override import OverrideHandler
         from edge_agent.uplink import Uplink
+        from edge_agent.watchdog import LaneWatchdog, SystemdNotifier
 
         cfg, clock, stack = self.cfg, self.clock, self._stack
         self.store = await stack.enter_async_context(Store(cfg.storage))
         self.outbox = await stack.enter_async_context(Outbox(self.store))
         self.reference = ReferenceData(self.store)
         await self.reference.load()
-        verifier = CommandVerifier(cfg.commands, clock)
+        # commands carry real UTC times: verify them against the wall clock even in an accelerated simulation
+        verifier = CommandVerifier(cfg.commands, SystemClock())
         self.uplink = Uplink(cfg.mqtt, site_id=cfg.site_id, lane_id=cfg.lane_id, store=self.store,
                              outbox=self.outbox, verifier=verifier, clock=clock)
         self.journal = Journal(self.store, self.outbox, topic=self.uplink.topic("passage"),
@@ -100,6 +102,9 @@ class Agent:
         stack.callback(self.io.close)
         self.signal = await stack.enter_async_context(TrafficSignal(
             cfg.signal, self.io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault))
+        wd = cfg.signal.watchdog
+        self.watchdog = await stack.enter_async_context(LaneWatchdog(
+            wd, self.signal, self.io, notifier=SystemdNotifier.from_env() if wd.systemd else None))
 
         self.lane = Lane(cfg, clock=clock, reference=self.reference, journal=self.journal, signal=self.signal,
                          notify_uplink=self.uplink.kick, on_outcome=self.hooks.on_outcome,
@@ -150,6 +155,7 @@ class Agent:
             for src in self.sources:
                 tg.create_task(src.run(self.lane.emit), name=f"source:{src.name}")
             waiter = tg.create_task(stop.wait(), name="stop")
+            self.watchdog.ready(f"lane {self.cfg.site_id}/{self.cfg.lane_id} running")
             await waiter
             raise _Stop
 
@@ -175,8 +181,13 @@ class Agent:
     def _on_device_fault(self, fault: DeviceFault) -> None:
         from edge_agent.uplink.messages import fault_message
 
-        if fault.kind in ("stuck_loop", "chatter"):
-            self.signal.set_closed(fault.active, f"{fault.device}: {fault.kind}")
+        if fault.device == "loops":
+            # the loops are the one sensor the lane cannot run without: a stuck, chattering or silent loop
+            # card holds the signal red (a fault per device; it clears only when the card is fully clear)
+            if fault.active:
+                self.signal.fault(f"device:{fault.device}", f"{fault.kind}: {fault.detail}")
+            else:
+                self.signal.clear_fault(f"device:{fault.device}")
         self._publish("fault", fault_message(self.cfg.site_id, self.cfg.lane_id, fault.device, fault.kind,
                                              fault.active, fault.detail), Priority.DECISION)
 

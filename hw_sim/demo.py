@@ -37,6 +37,8 @@ from hw_sim.player import Layout, Player
 from hw_sim.rfid import SimulatedRfidReader
 from hw_sim.scenario import ASSUMED_POLICY, Scenario, Truck, generate
 
+log = logging.getLogger(__name__)
+
 SITE, LANE, PREFIX = "DEMO-POE", "C1", "lanes"
 CENTRAL_KEY_ID = "central-demo"
 
@@ -236,8 +238,13 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
         health = agent.health_report()
     finally:
         stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner, 10)
+        done, _ = await asyncio.wait({runner}, timeout=10)
+        if not done:
+            stuck = [t.get_name() for t in asyncio.all_tasks() if not t.done()]
+            log.error("the agent did not stop within 10 s (tasks still running: %s)", ", ".join(stuck))
+            runner.cancel()
+        elif not runner.cancelled() and runner.exception() is not None:
+            log.error("the agent failed: %r", runner.exception())
     return DemoRun(scenario, outcomes, central, time.perf_counter() - started, health)
 
 

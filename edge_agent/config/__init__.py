@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from edge_agent.config.base import Model
+from edge_agent.config.commands import CommandsConfig
 from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecognitionConfig
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
 from edge_agent.config.mqtt import MqttConfig
@@ -47,6 +48,7 @@ class LaneConfig(Model):
     devices: DevicesConfig
     recognition: RecognitionConfig = SimRecognitionConfig()
     signal: SignalConfig = SignalConfig()
+    commands: CommandsConfig = CommandsConfig()
 
     @field_validator("devices")
     @classmethod
@@ -96,7 +98,12 @@ def validate_config(data: dict[str, Any], source: str = "<config>") -> LaneConfi
     try:
         return LaneConfig.model_validate(data)
     except ValidationError as exc:
-        errors = [(_dotted(tuple(e["loc"])), _reason(e)) for e in exc.errors()]
+        errors = []
+        for e in exc.errors():
+            key = _dotted(tuple(e["loc"]))
+            if e.get("type") == "union_tag_invalid":
+                key += "." + str(e.get("ctx", {}).get("discriminator", "backend")).strip("'")
+            errors.append((key, _reason(e)))
         raise ConfigInvalid(source, errors) from None
 
 

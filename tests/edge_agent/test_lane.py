@@ -1,0 +1,103 @@
+"""The lane loop: a passage is committed (journal + outbox) before its decision is acted on."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from edge_agent.config import LaneConfig
+from edge_agent.domain import LaneEvent
+from edge_agent.journal import Journal
+from edge_agent.lane import Lane, Outcome
+from edge_agent.reference import ReferenceData
+from edge_agent.store.db import Store
+from edge_agent.store.outbox import Outbox, Priority
+from hw_sim.demo import demo_config
+from hw_sim.player import Layout, Player
+from hw_sim.scenario import generate
+from tests.clocks import ManualClock
+from tests.edge_agent.test_tracker import EventWorld
+
+
+class RecordingSignal:
+    """A signal double that checks the store at the moment the lane acts."""
+
+    def __init__(self, db: Path, closed: bool = False) -> None:
+        self.db = db
+        self.closed = closed
+        self.faults: set[str] = set()
+        self.grants: list[tuple[str, bool, bool]] = []  # (passage_id, journaled, queued upstream)
+        self.revoked: list[str] = []
+
+    def grant(self, passage_id: str) -> bool:
+        with sqlite3.connect(self.db) as conn:
+            journaled = conn.execute("SELECT 1 FROM passage WHERE passage_id = ?", (passage_id,)).fetchone()
+            queued = conn.execute("SELECT 1 FROM outbox WHERE msg_id = ?", (passage_id,)).fetchone()
+        self.grants.append((passage_id, journaled is not None, queued is not None))
+        return not self.closed
+
+    def revoke(self, passage_id: str) -> None:
+        self.revoked.append(passage_id)
+
+
+def config(tmp_path: Path) -> LaneConfig:
+    key = tmp_path / "k"
+    key.write_bytes(b"x" * 32)
+    return demo_config(Layout(), rfid_port="/dev/null", wim_url="tcp://127.0.0.1:1", loops_url="tcp://127.0.0.1:2",
+                       store=tmp_path / "lane.sqlite3", mqtt_url="mqtt://127.0.0.1:1", key_file=key, camera_fps=4)
+
+
+async def drive(tmp_path: Path, trucks: int, seed: int, *, closed: bool = False) -> tuple[list[Outcome], RecordingSignal]:
+    cfg = config(tmp_path)
+    scenario = generate(trucks, seed)
+    clock = ManualClock()
+    signal = RecordingSignal(cfg.storage.path, closed)
+    outcomes: list[Outcome] = []
+    async with Store(cfg.storage) as store, Outbox(store) as outbox:
+        ref = ReferenceData(store)
+        await ref.load()
+        await ref.apply_snapshot(scenario.reference_snapshot())
+        journal = Journal(store, outbox, topic="lanes/x/y/passage", priority=Priority.DECISION)
+        await journal.open()
+        lane = Lane(cfg, clock=clock, reference=ref, journal=journal, signal=signal, notify_uplink=lambda: None,
+                    on_outcome=outcomes.append)
+        events: list[LaneEvent] = []
+        world = EventWorld(clock, events)
+        player = Player(scenario, Layout(), now=clock.monotonic, tags=world, loops=world, wim=world, cameras=world)
+        task = asyncio.create_task(lane.run())
+        start = clock.monotonic()
+        while clock.monotonic() - start < scenario.duration_s + 5:
+            player.step(clock.monotonic() - start)
+            world.poll()
+            events.sort(key=lambda e: e.mono)
+            due = [e for e in events if e.mono <= clock.monotonic()]
+            del events[: len(due)]
+            for e in due:
+                lane.emit(e)
+            clock.advance(0.1)
+            await asyncio.sleep(0)
+        for _ in range(100):
+            if len(signal.revoked) >= trucks:
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return outcomes, signal
+
+
+def test_green_only_after_commit_and_only_for_releases(tmp_path: Path) -> None:
+    outcomes, signal = asyncio.run(drive(tmp_path, 12, 3))
+    scenario = generate(12, 3)
+    assert [o.payload["decision"] for o in outcomes] == [t.expected for t in scenario.trucks]
+    released = [o.passage.passage_id for o in outcomes if o.payload["decision"] == "release"]
+    assert released and [g[0] for g in signal.grants] == released
+    assert all(journaled and queued for _, journaled, queued in signal.grants)
+    assert sorted(signal.revoked) == sorted(o.passage.passage_id for o in outcomes)
+
+
+def test_closed_lane_turns_releases_into_referrals(tmp_path: Path) -> None:
+    outcomes, signal = asyncio.run(drive(tmp_path, 6, 3, closed=True))
+    assert outcomes and all(o.payload["decision"] == "refer" for o in outcomes)
+    assert not signal.grants
+    assert any(o.payload["reasons"] == ["lane_closed"] for o in outcomes)
