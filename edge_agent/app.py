@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import signal as os_signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 class Hooks:
     """What a simulator or test injects: frame sources for ``sim`` cameras, and observers."""
 
-    frame_sources: dict[str, FrameSource] = field(default_factory=dict)
+    frame_sources: Mapping[str, FrameSource] = field(default_factory=dict)
     on_outcome: Callable[[Outcome], None] | None = None
 
 
@@ -72,8 +72,9 @@ class Agent:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
             log.critical("agent stopping on %r: signal to red", exc)
         await self._stack.aclose()
@@ -91,28 +92,51 @@ class Agent:
         await self.reference.load()
         # commands carry real UTC times: verify them against the wall clock even in an accelerated simulation
         verifier = CommandVerifier(cfg.commands, SystemClock())
-        self.uplink = Uplink(cfg.mqtt, site_id=cfg.site_id, lane_id=cfg.lane_id, store=self.store,
-                             outbox=self.outbox, verifier=verifier, clock=clock)
-        self.journal = Journal(self.store, self.outbox, topic=self.uplink.topic("passage"),
-                               priority=Priority.DECISION)
+        self.uplink = Uplink(
+            cfg.mqtt,
+            site_id=cfg.site_id,
+            lane_id=cfg.lane_id,
+            store=self.store,
+            outbox=self.outbox,
+            verifier=verifier,
+            clock=clock,
+        )
+        self.journal = Journal(
+            self.store, self.outbox, topic=self.uplink.topic("passage"), priority=Priority.DECISION
+        )
         await self.journal.open()
         await stack.enter_async_context(self.uplink)
 
         self.io = open_gpio(cfg.signal.gpio)
         stack.callback(self.io.close)
-        self.signal = await stack.enter_async_context(TrafficSignal(
-            cfg.signal, self.io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault))
+        self.signal = await stack.enter_async_context(
+            TrafficSignal(
+                cfg.signal, self.io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault
+            )
+        )
         wd = cfg.signal.watchdog
-        self.watchdog = await stack.enter_async_context(LaneWatchdog(
-            wd, self.signal, self.io, notifier=SystemdNotifier.from_env() if wd.systemd else None))
+        self.watchdog = await stack.enter_async_context(
+            LaneWatchdog(
+                wd, self.signal, self.io, notifier=SystemdNotifier.from_env() if wd.systemd else None
+            )
+        )
 
-        self.lane = Lane(cfg, clock=clock, reference=self.reference, journal=self.journal, signal=self.signal,
-                         notify_uplink=self.uplink.kick, on_outcome=self.hooks.on_outcome,
-                         on_fault=self._on_device_fault)
+        self.lane = Lane(
+            cfg,
+            clock=clock,
+            reference=self.reference,
+            journal=self.journal,
+            signal=self.signal,
+            notify_uplink=self.uplink.kick,
+            on_outcome=self.hooks.on_outcome,
+            on_fault=self._on_device_fault,
+        )
         self.sources = self._make_sources()
 
         override = OverrideHandler(self.signal, on_audit=self._on_audit)
-        self.uplink.register_command("reference.snapshot", lambda body, who: self.reference.apply_snapshot(body))
+        self.uplink.register_command(
+            "reference.snapshot", lambda body, who: self.reference.apply_snapshot(body)
+        )
         self.uplink.register_command("reference.delta", lambda body, who: self.reference.apply_delta(body))
         self.uplink.register_command("signal.override", override.handle)
         self.uplink.set_health_provider(self.health_report)
@@ -140,8 +164,10 @@ class Agent:
             if cam.backend == "sim":
                 frames = self.hooks.frame_sources.get(name)
                 if frames is None:
-                    raise ConfigError(f"devices.cameras.{name}.backend: 'sim' needs the simulator "
-                                      f"(edge-agent demo); on a lane use a real camera backend")
+                    raise ConfigError(
+                        f"devices.cameras.{name}.backend: 'sim' needs the simulator "
+                        f"(edge-agent demo); on a lane use a real camera backend"
+                    )
             else:
                 raise ConfigError(f"devices.cameras.{name}.backend: unknown backend {cam.backend!r}")
             sources.append(CameraSource(name, cam.role, frames, LabelRecogniser(), clock))
@@ -173,10 +199,18 @@ class Agent:
 
     def _publish(self, kind: str, payload: dict[str, Any], priority: int) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        task = asyncio.get_running_loop().create_task(self.outbox.put(
-            msg_id=str(payload.get("event_id") or payload.get("fault_id") or new_id()),
-            topic=self.uplink.topic(kind), payload=body, priority=priority, kind=kind))
-        task.add_done_callback(lambda t: self.uplink.kick() if not t.cancelled() and not t.exception() else None)
+        task = asyncio.get_running_loop().create_task(
+            self.outbox.put(
+                msg_id=str(payload.get("event_id") or payload.get("fault_id") or new_id()),
+                topic=self.uplink.topic(kind),
+                payload=body,
+                priority=priority,
+                kind=kind,
+            )
+        )
+        task.add_done_callback(
+            lambda t: self.uplink.kick() if not t.cancelled() and not t.exception() else None
+        )
 
     def _on_device_fault(self, fault: DeviceFault) -> None:
         from edge_agent.uplink.messages import fault_message
@@ -188,14 +222,22 @@ class Agent:
                 self.signal.fault(f"device:{fault.device}", f"{fault.kind}: {fault.detail}")
             else:
                 self.signal.clear_fault(f"device:{fault.device}")
-        self._publish("fault", fault_message(self.cfg.site_id, self.cfg.lane_id, fault.device, fault.kind,
-                                             fault.active, fault.detail), Priority.DECISION)
+        self._publish(
+            "fault",
+            fault_message(
+                self.cfg.site_id, self.cfg.lane_id, fault.device, fault.kind, fault.active, fault.detail
+            ),
+            Priority.DECISION,
+        )
 
     def _on_signal_fault(self, name: str, detail: str) -> None:
         from edge_agent.uplink.messages import fault_message
 
-        self._publish("fault", fault_message(self.cfg.site_id, self.cfg.lane_id, "signal", name, True, detail),
-                      Priority.DECISION)
+        self._publish(
+            "fault",
+            fault_message(self.cfg.site_id, self.cfg.lane_id, "signal", name, True, detail),
+            Priority.DECISION,
+        )
 
     def _on_aspect(self, aspect: SignalAspect, reason: str) -> None:
         log.debug("signal %s (%s)", aspect.value, reason)
@@ -203,8 +245,9 @@ class Agent:
     def _on_audit(self, record: dict[str, Any]) -> None:
         from edge_agent.uplink.messages import event_message
 
-        self._publish("event", event_message(self.cfg.site_id, self.cfg.lane_id, "override", record),
-                      Priority.DECISION)
+        self._publish(
+            "event", event_message(self.cfg.site_id, self.cfg.lane_id, "override", record), Priority.DECISION
+        )
 
 
 class _Stop(Exception):
@@ -229,12 +272,12 @@ async def run_service(cfg: LaneConfig) -> int:
     try:
         async with Agent(cfg) as agent:
             await run_agent(agent, stop)
-    except* ConfigError as group:
-        for exc in group.exceptions:
+    except* ConfigError as config_errors:
+        for exc in config_errors.exceptions:
             log.error("%s", exc)
         status = 2
-    except* Exception as group:
-        for exc in group.exceptions:
-            log.critical("lane agent failed: %r", exc, exc_info=exc)
+    except* Exception as failures:
+        for failure in failures.exceptions:
+            log.critical("lane agent failed: %r", failure, exc_info=failure)
         status = 1
     return status

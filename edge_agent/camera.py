@@ -39,14 +39,18 @@ class LabelRecogniser:
                 out.append(PlateRead(text, self.confidence, frame.camera, frame.captured))
         if role == "container" and label.get("container"):
             code = normalise_container(label["container"] or "")
-            out.append(ContainerRead(code, container_valid(code), self.confidence, frame.camera, frame.captured))
+            out.append(
+                ContainerRead(code, container_valid(code), self.confidence, frame.camera, frame.captured)
+            )
         return out
 
 
 class CameraSource:
     """One camera: frames in, recognition in a worker thread, reads out."""
 
-    def __init__(self, name: str, role: str, frames: FrameSource, recogniser: Recogniser, clock: Clock) -> None:
+    def __init__(
+        self, name: str, role: str, frames: FrameSource, recogniser: Recogniser, clock: Clock
+    ) -> None:
         self.name = name
         self._role = role
         self._frames = frames

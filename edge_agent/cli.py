@@ -43,14 +43,22 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from hw_sim.demo import DemoOptions, run_demo
 
-    opts = DemoOptions(trucks=args.trucks, seed=args.seed, mqtt_url=args.mqtt_url, json=args.json,
-                       speedup=args.speedup, workdir=args.workdir)
+    opts = DemoOptions(
+        trucks=args.trucks,
+        seed=args.seed,
+        mqtt_url=args.mqtt_url,
+        json=args.json,
+        speedup=args.speedup,
+        workdir=args.workdir,
+    )
     return asyncio.run(run_demo(opts))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    parser = argparse.ArgumentParser(prog="edge-agent", description="Edge agent for a FAST secure-corridor lane.")
+    parser = argparse.ArgumentParser(
+        prog="edge-agent", description="Edge agent for a FAST secure-corridor lane."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
     demo.add_argument("--mqtt-url", default=None, help="use this broker instead of the embedded one")
     demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    demo.add_argument("--speedup", type=float, default=20.0, help="simulated time per wall second (default 20)")
+    demo.add_argument(
+        "--speedup", type=float, default=20.0, help="simulated time per wall second (default 20)"
+    )
     demo.add_argument("--workdir", type=Path, default=None, help="keep the store and config here")
     demo.set_defaults(func=_demo)
 

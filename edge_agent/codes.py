@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 import string
 
-_VALUES = dict(zip(string.ascii_uppercase,
-                   [10, *range(12, 22), *range(23, 33), *range(34, 39)], strict=True))
+_VALUES = dict(zip(string.ascii_uppercase, [10, *range(12, 22), *range(23, 33), *range(34, 39)], strict=True))
 _CONTAINER = re.compile(r"^[A-Z]{3}[UJZ][0-9]{6}[0-9]$")
 _PLATE_DROP = re.compile(r"[^A-Z0-9]")
 

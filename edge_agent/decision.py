@@ -23,16 +23,26 @@ def _single(passage: Passage, kind: TagKind, reasons: list[Reason]) -> str | Non
     return tags[0].epc if tags else None
 
 
-def _choose(candidates: list[PreArrival], transponder: str | None, plate: str | None,
-            fast_card: str | None) -> PreArrival | None:
+def _choose(
+    candidates: list[PreArrival], transponder: str | None, plate: str | None, fast_card: str | None
+) -> PreArrival | None:
     def score(r: PreArrival) -> tuple[int, int, int]:
-        return (int(r.transponder == transponder), int(r.plate == plate), int(r.driver_fast_card == fast_card))
+        return (
+            int(r.transponder == transponder),
+            int(r.plate == plate),
+            int(r.driver_fast_card == fast_card),
+        )
 
     return max(candidates, key=score, default=None)
 
 
-def _conveyance(policy: PolicyConfig, record: PreArrival, transponder: str | None, plate: str | None,
-                reasons: list[Reason]) -> None:
+def _conveyance(
+    policy: PolicyConfig,
+    record: PreArrival,
+    transponder: str | None,
+    plate: str | None,
+    reasons: list[Reason],
+) -> None:
     t_ok = transponder is not None and transponder == record.transponder
     p_ok = plate is not None and plate == record.plate
     if transponder is not None and not t_ok:
@@ -84,19 +94,27 @@ def _weight(policy: PolicyConfig, record: PreArrival, passage: Passage, reasons:
         reasons.append(Reason.WEIGHT_MISMATCH)
 
 
-def decide(passage: Passage, view: ReferenceView, policy: PolicyConfig, geometry: GeometryConfig,
-           today: date) -> Decision:
+def decide(
+    passage: Passage, view: ReferenceView, policy: PolicyConfig, geometry: GeometryConfig, today: date
+) -> Decision:
     """Decide one passage. Pure: the same inputs always give the same decision."""
     reasons: list[Reason] = sorted(passage.flags)
     transponder = _single(passage, TagKind.CONVEYANCE, reasons)
     fast_card = _single(passage, TagKind.FAST_CARD, reasons)
     plate_read = passage.best_plate
     plate = plate_read.text if plate_read and plate_read.confidence >= policy.min_plate_confidence else None
-    if passage.speed_kmh is not None and not geometry.min_speed_kmh <= passage.speed_kmh <= geometry.max_speed_kmh:
+    if (
+        passage.speed_kmh is not None
+        and not geometry.min_speed_kmh <= passage.speed_kmh <= geometry.max_speed_kmh
+    ):
         reasons.append(Reason.SPEED_OUT_OF_RANGE)
 
-    record = _choose(view.candidates(transponder=transponder, plate=plate, fast_card=fast_card),
-                     transponder, plate, fast_card)
+    record = _choose(
+        view.candidates(transponder=transponder, plate=plate, fast_card=fast_card),
+        transponder,
+        plate,
+        fast_card,
+    )
     if record is None:
         reasons.append(Reason.NO_PREARRIVAL)
         if passage.wim is None:

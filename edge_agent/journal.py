@@ -35,8 +35,18 @@ PASSAGE_SCHEMA = "lane.passage/1"
 class OutboxLike(Protocol):
     """The part of :class:`edge_agent.store.outbox.Outbox` the journal uses."""
 
-    def enqueue(self, conn: sqlite3.Connection, *, msg_id: str, topic: str, payload: bytes, priority: int,
-                kind: str, qos: int = 1, retain: bool = False) -> Any:
+    def enqueue(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        msg_id: str,
+        topic: str,
+        payload: bytes,
+        priority: int,
+        kind: str,
+        qos: int = 1,
+        retain: bool = False,
+    ) -> Any:
         """Add one message inside the caller's transaction."""
         ...
 
@@ -57,8 +67,9 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def passage_payload(p: Passage, *, site_id: str, lane_id: str, decided_at: datetime,
-                    latency_ms: float) -> dict[str, Any]:
+def passage_payload(
+    p: Passage, *, site_id: str, lane_id: str, decided_at: datetime, latency_ms: float
+) -> dict[str, Any]:
     """The ``lane.passage/1`` message for a decided passage (see ``edge_agent/schemas/passage.json``)."""
     if p.decision is None:
         raise ValueError("passage is not decided")
@@ -88,7 +99,9 @@ def passage_payload(p: Passage, *, site_id: str, lane_id: str, decided_at: datet
         },
         "driver": {"fast_card": cards[0].epc if len(cards) == 1 else None},
         "seals": sorted(t.seal_id or t.epc for t in p.tags_of(TagKind.ESEAL)),
-        "wim": None if wim is None else {
+        "wim": None
+        if wim is None
+        else {
             "sequence": wim.sequence,
             "gross_kg": wim.gross_kg,
             "axle_weights_kg": list(wim.axle_weights_kg),
@@ -97,8 +110,13 @@ def passage_payload(p: Passage, *, site_id: str, lane_id: str, decided_at: datet
             "flags": wim.flags,
         },
         "tags": [
-            {"epc": t.epc, "kind": t.kind.value, "count": t.count, "peak_rssi_dbm": t.peak_rssi_dbm,
-             "antennas": sorted(t.antennas)}
+            {
+                "epc": t.epc,
+                "kind": t.kind.value,
+                "count": t.count,
+                "peak_rssi_dbm": t.peak_rssi_dbm,
+                "antennas": sorted(t.antennas),
+            }
             for t in sorted(p.tags.values(), key=lambda t: t.first_mono)
         ],
     }
@@ -123,17 +141,32 @@ class Journal:
 
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT OR IGNORE INTO passage (passage_id, entered_at, decided_at, decision, reasons, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (payload["passage_id"], payload["entered_at"], payload["decided_at"], payload["decision"],
-                 json.dumps(payload["reasons"]), body.decode()),
+                "INSERT OR IGNORE INTO passage "
+                "(passage_id, entered_at, decided_at, decision, reasons, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    payload["passage_id"],
+                    payload["entered_at"],
+                    payload["decided_at"],
+                    payload["decision"],
+                    json.dumps(payload["reasons"]),
+                    body.decode(),
+                ),
             )
-            self._outbox.enqueue(conn, msg_id=payload["passage_id"], topic=self._topic, payload=body,
-                                 priority=self._priority, kind="passage")
+            self._outbox.enqueue(
+                conn,
+                msg_id=payload["passage_id"],
+                topic=self._topic,
+                payload=body,
+                priority=self._priority,
+                kind="passage",
+            )
 
         await self._store.write(txn)
 
     async def closed(self, passage_id: str, at: datetime) -> None:
         """Note that the passage's vehicle has cleared the exit loop."""
-        await self._store.write(lambda conn: conn.execute(
-            "UPDATE passage SET closed_at = ? WHERE passage_id = ?", (_iso(at), passage_id)))
+        await self._store.write(
+            lambda conn: conn.execute(
+                "UPDATE passage SET closed_at = ? WHERE passage_id = ?", (_iso(at), passage_id)
+            )
+        )

@@ -71,10 +71,18 @@ class Outcome:
 class Lane:
     """Wires the tracker, the decision, the journal and the signal on the lane loop."""
 
-    def __init__(self, cfg: LaneConfig, *, clock: Clock, reference: ReferenceData, journal: Journal,
-                 signal: SignalLike, notify_uplink: Callable[[], None],
-                 on_outcome: Callable[[Outcome], None] | None = None,
-                 on_fault: Callable[[DeviceFault], None] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: LaneConfig,
+        *,
+        clock: Clock,
+        reference: ReferenceData,
+        journal: Journal,
+        signal: SignalLike,
+        notify_uplink: Callable[[], None],
+        on_outcome: Callable[[Outcome], None] | None = None,
+        on_fault: Callable[[DeviceFault], None] | None = None,
+    ) -> None:
         self._cfg = cfg
         self._clock = clock
         self._reference = reference
@@ -88,10 +96,14 @@ class Lane:
         self.counters: Counter[str] = Counter()
         rfid = cfg.devices.rfid
         self.tracker = PassageTracker(
-            cfg.geometry, rfid.tags, rfid.cross_read, clock,
+            cfg.geometry,
+            rfid.tags,
+            rfid.cross_read,
+            clock,
             on_ready=lambda p: self._work.put_nowait((p, time.perf_counter())),
             on_closed=lambda p: self._work.put_nowait((p, None)),
-            entry_loop=cfg.devices.loops.entry, exit_loop=cfg.devices.loops.exit,
+            entry_loop=cfg.devices.loops.entry,
+            exit_loop=cfg.devices.loops.exit,
         )
         self.last_event_mono: float | None = None
 
@@ -132,14 +144,20 @@ class Lane:
             decision = Decision.refer(Reason.LANE_CLOSED, matched_record=decision.matched_record)
         p.decision = decision
         latency_ms = (time.perf_counter() - ready_at) * 1000.0
-        payload = passage_payload(p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at,
-                                  latency_ms=latency_ms)
+        payload = passage_payload(
+            p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at, latency_ms=latency_ms
+        )
         await self._journal.commit(payload)  # durable before anything is acted on
         green = decision.verdict is Verdict.RELEASE and self._signal.grant(p.passage_id)
         latency_ms = (time.perf_counter() - ready_at) * 1000.0
         self._notify()
         self.counters[decision.verdict.value] += 1
-        log.info("passage %s: %s %s (%.1f ms)", p.passage_id, decision.verdict.value,
-                 ",".join(r.value for r in decision.reasons) or "-", latency_ms)
+        log.info(
+            "passage %s: %s %s (%.1f ms)",
+            p.passage_id,
+            decision.verdict.value,
+            ",".join(r.value for r in decision.reasons) or "-",
+            latency_ms,
+        )
         if self._on_outcome is not None:
             self._on_outcome(Outcome(p, payload, latency_ms, green))

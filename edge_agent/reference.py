@@ -138,11 +138,16 @@ class ReferenceView:
             programs={k: tuple(v) for k, v in programs.items()},
         )
 
-    def candidates(self, *, transponder: str | None, plate: str | None, fast_card: str | None) -> list[PreArrival]:
+    def candidates(
+        self, *, transponder: str | None, plate: str | None, fast_card: str | None
+    ) -> list[PreArrival]:
         """Records that any of the read identifiers points at (deduplicated, stable order)."""
         found: dict[str, PreArrival] = {}
-        for table, key in ((self.by_transponder, transponder), (self.by_plate, plate),
-                           (self.by_fast_card, fast_card)):
+        for table, key in (
+            (self.by_transponder, transponder),
+            (self.by_plate, plate),
+            (self.by_fast_card, fast_card),
+        ):
             if key:
                 for r in table.get(key, ()):
                     found.setdefault(r.record_id, r)
@@ -165,7 +170,9 @@ def _parse(model: type[_Strict], body: object) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(body)"
-        raise CommandRejected("malformed", f"{where}: {first['msg']} ({exc.error_count()} error(s))") from None
+        raise CommandRejected(
+            "malformed", f"{where}: {first['msg']} ({exc.error_count()} error(s))"
+        ) from None
 
 
 def _load(conn: sqlite3.Connection) -> ReferenceView:
@@ -208,8 +215,12 @@ class ReferenceData:
         """Create the tables if needed and load what the store holds (at start-up)."""
         await self._store.ensure_schema(SCHEMA_NAME, SCHEMA_DDL)
         self.view = await self._store.read(_load)
-        log.info("reference data version %d: %d pre-arrival records, %d carriers", self.view.version,
-                 len(self.view.by_id), len(self.view.programs))
+        log.info(
+            "reference data version %d: %d pre-arrival records, %d carriers",
+            self.view.version,
+            len(self.view.by_id),
+            len(self.view.programs),
+        )
         return self.view
 
     async def apply_snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -237,11 +248,16 @@ class ReferenceData:
             row = conn.execute("SELECT version FROM reference_meta WHERE id = 1").fetchone()
             current = int(row[0]) if row else 0
             if current != delta.base_version:
-                raise CommandRejected("version_conflict",
-                                      f"delta is from version {delta.base_version}, lane holds {current}")
-            conn.executemany("DELETE FROM prearrival WHERE record_id = ?", [(r,) for r in delta.delete_prearrivals])
-            conn.executemany("DELETE FROM trusted_trader WHERE carrier_id = ?",
-                             [(c,) for c in delta.delete_trusted_traders])
+                raise CommandRejected(
+                    "version_conflict", f"delta is from version {delta.base_version}, lane holds {current}"
+                )
+            conn.executemany(
+                "DELETE FROM prearrival WHERE record_id = ?", [(r,) for r in delta.delete_prearrivals]
+            )
+            conn.executemany(
+                "DELETE FROM trusted_trader WHERE carrier_id = ?",
+                [(c,) for c in delta.delete_trusted_traders],
+            )
             _put_records(conn, delta.upsert_prearrivals)
             _put_traders(conn, delta.upsert_trusted_traders)
             _set_version(conn, delta.version)
@@ -251,14 +267,19 @@ class ReferenceData:
         return self._result()
 
     def _result(self) -> dict[str, Any]:
-        return {"version": self.view.version, "prearrivals": len(self.view.by_id),
-                "carriers": len(self.view.programs)}
+        return {
+            "version": self.view.version,
+            "prearrivals": len(self.view.by_id),
+            "carriers": len(self.view.programs),
+        }
 
 
 def snapshot_json(view: ReferenceView) -> str:
     """The view as a snapshot body (for diagnostics)."""
-    return json.dumps({
-        "version": view.version,
-        "prearrivals": [r.model_dump(mode="json") for r in view.by_id.values()],
-        "trusted_traders": [t.model_dump(mode="json") for ts in view.programs.values() for t in ts],
-    })
+    return json.dumps(
+        {
+            "version": view.version,
+            "prearrivals": [r.model_dump(mode="json") for r in view.by_id.values()],
+            "trusted_traders": [t.model_dump(mode="json") for ts in view.programs.values() for t in ts],
+        }
+    )

@@ -98,9 +98,18 @@ class PassageTracker:
     loop or it is abandoned. Both are plain callables on the lane loop.
     """
 
-    def __init__(self, geometry: GeometryConfig, patterns: TagPatterns, cross_read: CrossReadRule,
-                 clock: Clock, *, on_ready: Callable[[Passage], None], on_closed: Callable[[Passage], None],
-                 entry_loop: str = "entry", exit_loop: str = "exit") -> None:
+    def __init__(
+        self,
+        geometry: GeometryConfig,
+        patterns: TagPatterns,
+        cross_read: CrossReadRule,
+        clock: Clock,
+        *,
+        on_ready: Callable[[Passage], None],
+        on_closed: Callable[[Passage], None],
+        entry_loop: str = "entry",
+        exit_loop: str = "exit",
+    ) -> None:
         self._g = geometry
         self._patterns = patterns
         self._cross = cross_read
@@ -146,8 +155,13 @@ class PassageTracker:
         elif isinstance(event, WimRecord):
             if not _plausible(event):
                 c["bad_wim_records"] += 1
-                log.warning("implausible WIM record %d (gross %.0f kg, %d axles, %.1f km/h): referring",
-                            event.sequence, event.gross_kg, event.axle_count, event.speed_kmh)
+                log.warning(
+                    "implausible WIM record %d (gross %.0f kg, %d axles, %.1f km/h): referring",
+                    event.sequence,
+                    event.gross_kg,
+                    event.axle_count,
+                    event.speed_kmh,
+                )
             self._wim.append(event)
             self._match_wim()
         elif isinstance(event, DeviceFault):
@@ -206,7 +220,9 @@ class PassageTracker:
                     continue
                 crossed = t.entry_fall + self._g.wim_m / v
                 lag = rec.mono - crossed
-                if -self._g.read_range_m / v <= lag <= self._g.wim_wait_s and (best is None or abs(lag) < best[0]):
+                if -self._g.read_range_m / v <= lag <= self._g.wim_wait_s and (
+                    best is None or abs(lag) < best[0]
+                ):
                     best = (abs(lag), t)
             if best is not None:
                 t = best[1]
@@ -217,7 +233,9 @@ class PassageTracker:
                 else:
                     t.passage.flags.add(Reason.BAD_DEVICE_DATA)
                 self._wim.remove(rec)
-            elif self._tracks and all(t.entry_fall is not None and t.passage.wim is not None for t in self._tracks):
+            elif self._tracks and all(
+                t.entry_fall is not None and t.passage.wim is not None for t in self._tracks
+            ):
                 self.stats.counters["unmatched_wim_records"] += 1
                 self._wim.remove(rec)
 

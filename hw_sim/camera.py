@@ -12,8 +12,9 @@ from hw_sim.world import Scene
 class SimCamera:
     """One simulated camera; a frame carries the scene it shows as its label (no pixels)."""
 
-    def __init__(self, camera: str, *, clock: Callable[[], float], sleep: Callable[[float], object],
-                 fps: float = 5.0) -> None:
+    def __init__(
+        self, camera: str, *, clock: Callable[[], float], sleep: Callable[[float], object], fps: float = 5.0
+    ) -> None:
         self.camera = camera
         self._clock = clock
         self._sleep = sleep
@@ -28,8 +29,9 @@ class SimCamera:
             scene = self.scene
             if scene is not None:
                 self.frames_sent += 1
-                yield Frame(self.camera, self._clock(), None,
-                            {"plate": scene.plate, "container": scene.container})
+                yield Frame(
+                    self.camera, self._clock(), None, {"plate": scene.plate, "container": scene.container}
+                )
             await self._sleep_lane(self._period)
 
     async def _sleep_lane(self, seconds: float) -> None:

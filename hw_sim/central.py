@@ -8,6 +8,7 @@ are counted, not double-counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -39,7 +40,9 @@ class Central:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-{os.getpid()}-{id(self):x}")
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"central-{os.getpid()}-{id(self):x}"
+        )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = lambda *a: self._subscribed.set()
@@ -90,25 +93,23 @@ class Central:
         if self._loop is not None and self._changed is not None:
             self._loop.call_soon_threadsafe(self._changed.set)
 
-    async def wait_for(self, predicate: Any, timeout: float) -> bool:
-        """Wait until ``predicate()`` is true (re-checked on every message), at most ``timeout`` s."""
+    async def wait_for(self, predicate: Any, limit_s: float) -> bool:
+        """Wait until ``predicate()`` is true (re-checked on every message), at most ``limit_s``."""
         assert self._changed is not None
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + limit_s
         while not predicate():
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 return False
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
-            except TimeoutError:
-                pass
         return True
 
-    async def command(self, envelope: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    async def command(self, envelope: dict[str, Any], limit_s: float = 10.0) -> dict[str, Any]:
         """Publish a (signed) command envelope and wait for its response."""
         cid = str(envelope["command_id"])
         self._client.publish(self.base + "/command", json.dumps(envelope), qos=1)
-        if not await self.wait_for(lambda: cid in self.responses, timeout):
+        if not await self.wait_for(lambda: cid in self.responses, limit_s):
             raise TimeoutError(f"no response to command {envelope.get('name')} ({cid})")
         return self.responses[cid]

@@ -70,10 +70,12 @@ async def embedded_broker(port: int) -> Any:
 
     for name in ("amqtt", "transitions"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    broker = Broker({
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    })
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+    )
     await broker.start()
     try:
         yield broker
@@ -81,15 +83,27 @@ async def embedded_broker(port: int) -> Any:
         await broker.shutdown()
 
 
-def demo_config(layout: Layout, *, rfid_port: str, wim_url: str, loops_url: str, store: Path, mqtt_url: str,
-                key_file: Path, camera_fps: float) -> LaneConfig:
+def demo_config(
+    layout: Layout,
+    *,
+    rfid_port: str,
+    wim_url: str,
+    loops_url: str,
+    store: Path,
+    mqtt_url: str,
+    key_file: Path,
+    camera_fps: float,
+) -> LaneConfig:
     """The all-simulated lane's config, pointed at this run's simulators."""
     data: dict[str, Any] = {
         "site_id": SITE,
         "lane_id": LANE,
         "geometry": {
-            "exit_loop_m": layout.exit_loop_m, "rfid_antenna_m": layout.rfid_antenna_m, "wim_m": layout.wim_m,
-            "plate_camera_m": layout.plate_camera_m, "container_camera_m": layout.container_camera_m,
+            "exit_loop_m": layout.exit_loop_m,
+            "rfid_antenna_m": layout.rfid_antenna_m,
+            "wim_m": layout.wim_m,
+            "plate_camera_m": layout.plate_camera_m,
+            "container_camera_m": layout.container_camera_m,
             "min_gap_m": ASSUMED_POLICY["min_gap_m"],
         },
         "policy": {k: v for k, v in ASSUMED_POLICY.items() if k != "min_gap_m"},
@@ -105,9 +119,16 @@ def demo_config(layout: Layout, *, rfid_port: str, wim_url: str, loops_url: str,
             },
         },
         "signal": {"gpio": {"backend": "sim"}, "amber_s": 3.0},
-        "commands": {"keys": {CENTRAL_KEY_ID: {
-            "alg": "hmac-sha256", "secret_file": str(key_file), "roles": ["central"],
-            "commands": ["reference.snapshot", "reference.delta"]}}},
+        "commands": {
+            "keys": {
+                CENTRAL_KEY_ID: {
+                    "alg": "hmac-sha256",
+                    "secret_file": str(key_file),
+                    "roles": ["central"],
+                    "commands": ["reference.snapshot", "reference.delta"],
+                }
+            }
+        },
     }
     return validate_config(data, "<demo>")
 
@@ -118,8 +139,10 @@ def _line(idx: int, truck: Truck, o: Outcome, agrees: bool) -> str:
     gross = f"{p['wim']['gross_kg']:>7.0f} kg" if p["wim"] else "      - kg"
     reasons = ",".join(p["reasons"]) or "-"
     mark = "ok" if agrees else f"WRONG (expected {truck.expected}: {truck.case.value})"
-    return (f"{idx:3d} {p['passage_id'][:13]} {v['plate'] or '-':<8} {v['container'] or '-':<11} {gross} "
-            f"{p['decision']:<7} {reasons:<34} {o.latency_ms:6.1f} ms  {mark}")
+    return (
+        f"{idx:3d} {p['passage_id'][:13]} {v['plate'] or '-':<8} {v['container'] or '-':<11} {gross} "
+        f"{p['decision']:<7} {reasons:<34} {o.latency_ms:6.1f} ms  {mark}"
+    )
 
 
 def _agrees(truck: Truck, o: Outcome) -> bool:
@@ -138,12 +161,16 @@ async def _push_reference(central: Central, scenario: Scenario, key: bytes) -> d
     from edge_agent.auth import sign_command
 
     envelope = {
-        "schema": "lane.command/1", "command_id": new_id(), "name": "reference.snapshot",
-        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "nonce": secrets.token_hex(12),
-        "issuer": {"id": "central", "role": "central"}, "body": scenario.reference_snapshot(version=1),
+        "schema": "lane.command/1",
+        "command_id": new_id(),
+        "name": "reference.snapshot",
+        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "nonce": secrets.token_hex(12),
+        "issuer": {"id": "central", "role": "central"},
+        "body": scenario.reference_snapshot(version=1),
     }
     signed = sign_command(envelope, alg="hmac-sha256", key_id=CENTRAL_KEY_ID, key=key)
-    return await central.command(signed, timeout=15.0)
+    return await central.command(signed, limit_s=15.0)
 
 
 class DemoError(RuntimeError):
@@ -201,8 +228,16 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
     key_file = workdir / "central.key"
     key_file.write_bytes(key)
     key_file.chmod(0o600)
-    cfg = demo_config(layout, rfid_port=rfid.port, wim_url=wim.url, loops_url=loops.url,
-                      store=workdir / "lane.sqlite3", mqtt_url=url, key_file=key_file, camera_fps=fps)
+    cfg = demo_config(
+        layout,
+        rfid_port=rfid.port,
+        wim_url=wim.url,
+        loops_url=loops.url,
+        store=workdir / "lane.sqlite3",
+        mqtt_url=url,
+        key_file=key_file,
+        camera_fps=fps,
+    )
 
     outcomes: list[Outcome] = []
     started = time.perf_counter()
@@ -225,16 +260,31 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
         if reply.get("status") != "accepted":
             raise DemoError(f"reference data rejected: {reply}")
         if not opts.json:
-            print(f"lane {SITE}/{LANE}: {len(scenario.trucks)} trucks, seed {opts.seed}, x{opts.speedup:g} time; "
-                  f"reference data v{reply['result']['version']} accepted", file=out)
-            print("  # passage       plate    container    gross     decision reasons"
-                  "                            latency", file=out)
-        player = Player(scenario, layout, now=clock.monotonic, tags=rfid, loops=loops, wim=wim, cameras=rig,
-                        seed=opts.seed)
+            print(
+                f"lane {SITE}/{LANE}: {len(scenario.trucks)} trucks, seed {opts.seed}, "
+                f"x{opts.speedup:g} time; reference data v{reply['result']['version']} accepted",
+                file=out,
+            )
+            print(
+                "  # passage       plate    container    gross     decision reasons"
+                "                            latency",
+                file=out,
+            )
+        player = Player(
+            scenario,
+            layout,
+            now=clock.monotonic,
+            tags=rfid,
+            loops=loops,
+            wim=wim,
+            cameras=rig,
+            seed=opts.seed,
+        )
         await player.run()
         n = len(scenario.trucks)
-        await central.wait_for(lambda: len(outcomes) >= n and len(central.passages) >= len(outcomes),
-                               opts.drain_timeout_s)
+        await central.wait_for(
+            lambda: len(outcomes) >= n and len(central.passages) >= len(outcomes), opts.drain_timeout_s
+        )
         health = agent.health_report()
     finally:
         stop.set()
@@ -254,7 +304,7 @@ def _summary(opts: DemoOptions, run: DemoRun, out: Any) -> int:
     agree = sum(1 for t, o in zip(scenario.trucks, outcomes, strict=False) if _agrees(t, o))
     confirmed = sum(1 for o in outcomes if o.payload["passage_id"] in central.passages)
     latencies = [o.latency_ms for o in outcomes]
-    summary = {
+    summary: dict[str, Any] = {
         "passages": len(outcomes),
         "trucks": n,
         "released": sum(1 for o in outcomes if o.payload["decision"] == "release"),
@@ -263,7 +313,10 @@ def _summary(opts: DemoOptions, run: DemoRun, out: Any) -> int:
         "confirmed": confirmed,
         "duplicates": sum(c - 1 for c in central.deliveries.values()),
         "green_shown": sum(1 for o in outcomes if o.green),
-        "latency_ms": {"p50": round(_percentile(latencies, 50), 2), "p99": round(_percentile(latencies, 99), 2)},
+        "latency_ms": {
+            "p50": round(_percentile(latencies, 50), 2),
+            "p99": round(_percentile(latencies, 99), 2),
+        },
         "wall_s": round(wall_s, 1),
         "seed": opts.seed,
     }
@@ -271,9 +324,12 @@ def _summary(opts: DemoOptions, run: DemoRun, out: Any) -> int:
     if opts.json:
         print(json.dumps(summary), file=out)
     else:
-        print(f"{summary['passages']}/{n} passages: {summary['released']} released, {summary['referred']} referred; "
-              f"{agree} agree with ground truth; {confirmed} confirmed by central; decision latency p50 "
-              f"{summary['latency_ms']['p50']} ms, p99 {summary['latency_ms']['p99']} ms; {summary['wall_s']} s",
-              file=out)
+        print(
+            f"{summary['passages']}/{n} passages: {summary['released']} released, "
+            f"{summary['referred']} referred; {agree} agree with ground truth; {confirmed} confirmed by "
+            f"central; decision latency p50 {summary['latency_ms']['p50']} ms, "
+            f"p99 {summary['latency_ms']['p99']} ms; {summary['wall_s']} s",
+            file=out,
+        )
         print("PASS" if ok else "FAIL", file=out)
     return 0 if ok else 1

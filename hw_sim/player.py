@@ -35,9 +35,19 @@ class Layout:
 class Player:
     """Drives the simulated devices from a scenario, in lane time given by ``now``."""
 
-    def __init__(self, scenario: Scenario, layout: Layout, *, now: Callable[[], float],
-                 tags: TagField, loops: LoopPanel, wim: WimScale, cameras: CameraRig,
-                 wim_noise: float = 0.01, seed: int = 0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        layout: Layout,
+        *,
+        now: Callable[[], float],
+        tags: TagField,
+        loops: LoopPanel,
+        wim: WimScale,
+        cameras: CameraRig,
+        wim_noise: float = 0.01,
+        seed: int = 0,
+    ) -> None:
         self.scenario = scenario
         self.layout = layout
         self._now = now
@@ -99,8 +109,9 @@ class Player:
 
     def _weigh(self, truck: Truck) -> VehicleWeighing:
         n = self._noise
-        axles = tuple(AxleLoad(round(a.weight_kg * (1 + self._rng.uniform(-n, n)), 0), a.spacing_m)
-                      for a in truck.axles)
+        axles = tuple(
+            AxleLoad(round(a.weight_kg * (1 + self._rng.uniform(-n, n)), 0), a.spacing_m) for a in truck.axles
+        )
         return VehicleWeighing(round(truck.speed_kmh * (1 + self._rng.uniform(-n, n)), 2), axles)
 
     def _set_loop(self, loop: str, present: bool) -> None:

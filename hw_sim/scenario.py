@@ -67,8 +67,10 @@ _MIX: tuple[tuple[Case, float], ...] = (
     (Case.HELD, 0.04),
 )
 
-_LETTER_VALUES = {c: v for c, v in zip(string.ascii_uppercase, [10, *range(12, 22), *range(23, 33), *range(34, 39)],
-                                       strict=True)}
+_LETTER_VALUES = {
+    c: v
+    for c, v in zip(string.ascii_uppercase, [10, *range(12, 22), *range(23, 33), *range(34, 39)], strict=True)
+}
 
 
 def iso6346_check_digit(code10: str) -> int:
@@ -226,21 +228,25 @@ def generate(trucks: int = 30, seed: int = 1, lane_length_m: float = 40.0) -> Sc
             record_id=None if case is Case.UNKNOWN else f"PA-{seed}-{i:05d}",
         )
         if case is Case.WRONG_SEAL and truck.container:
-            declared_seals: tuple[str, ...] = (_epc(rng, "3A"),)  # the declared seal is not the one on the box
+            declared_seals: tuple[str, ...] = (
+                _epc(rng, "3A"),
+            )  # the declared seal is not the one on the box
         else:
             declared_seals = truck.seal_epcs
         if truck.record_id is not None:
-            scenario.prearrivals.append({
-                "record_id": truck.record_id,
-                "carrier_id": carrier,
-                "transponder": truck.transponder_epc,
-                "plate": truck.plate,
-                "driver_fast_card": truck.fast_card_epc or _epc(rng, "35"),
-                "container": truck.container,
-                "seals": list(declared_seals),
-                "declared_gross_kg": round(declared, 0),
-                "releasable": case is not Case.HELD,
-            })
+            scenario.prearrivals.append(
+                {
+                    "record_id": truck.record_id,
+                    "carrier_id": carrier,
+                    "transponder": truck.transponder_epc,
+                    "plate": truck.plate,
+                    "driver_fast_card": truck.fast_card_epc or _epc(rng, "35"),
+                    "container": truck.container,
+                    "seals": list(declared_seals),
+                    "declared_gross_kg": round(declared, 0),
+                    "releasable": case is not Case.HELD,
+                }
+            )
         if case is not Case.NOT_TRUSTED:
             program = rng.choice(["FAST", "FAST", "PIP", "CTPAT"])
             scenario.trusted_traders.append({"carrier_id": carrier, "program": program, "valid_until": None})
@@ -248,7 +254,13 @@ def generate(trucks: int = 30, seed: int = 1, lane_length_m: float = 40.0) -> Sc
         leader_tail_clear = (truck.enter_s, truck.length_m, truck.speed_kmh)
     end = scenario.duration_s
     for _ in range(max(1, trucks // 5)):
-        scenario.adjacent.append(AdjacentRead(
-            at_s=rng.uniform(0, end), epc=_epc(rng, rng.choice(["30", "35", "3A"])),
-            antenna=1, rssi_dbm=rng.uniform(-82.0, -72.0), duration_s=rng.uniform(1.0, 4.0)))
+        scenario.adjacent.append(
+            AdjacentRead(
+                at_s=rng.uniform(0, end),
+                epc=_epc(rng, rng.choice(["30", "35", "3A"])),
+                antenna=1,
+                rssi_dbm=rng.uniform(-82.0, -72.0),
+                duration_s=rng.uniform(1.0, 4.0),
+            )
+        )
     return scenario

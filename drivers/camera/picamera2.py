@@ -13,14 +13,21 @@ from drivers.errors import BackendUnavailable
 class Picamera2Source:
     """Captures ``RGB888`` frames (B, G, R memory order) at ``size`` and about ``fps``."""
 
-    def __init__(self, camera: str, *, clock: Callable[[], float], index: int = 0,
-                 size: tuple[int, int] = (1280, 720), fps: float = 5.0) -> None:
+    def __init__(
+        self,
+        camera: str,
+        *,
+        clock: Callable[[], float],
+        index: int = 0,
+        size: tuple[int, int] = (1280, 720),
+        fps: float = 5.0,
+    ) -> None:
         try:
             from picamera2 import Picamera2
         except ImportError as exc:  # not a Pi, or python3-picamera2 missing
             raise BackendUnavailable(
-                f"camera {camera!r}: backend 'picamera2' needs the python3-picamera2 package on Raspberry Pi OS "
-                f"({exc}); choose backend = \"sim\" off the Pi"
+                f"camera {camera!r}: backend 'picamera2' needs the python3-picamera2 package "
+                f'on Raspberry Pi OS ({exc}); choose backend = "sim" off the Pi'
             ) from exc
         self.camera = camera
         self._clock = clock

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from edge_agent.config.base import Model
-from edge_agent.config.commands import CommandsConfig
 from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecognitionConfig
+from edge_agent.config.commands import CommandsConfig
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.rfid import RfidConfig
@@ -73,7 +73,9 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("function-after", "function-before") or "[" in str(item) and str(item).startswith("function"):
+        elif item in ("function-after", "function-before") or (
+            "[" in str(item) and str(item).startswith("function")
+        ):
             continue
         else:
             parts.append(("." if parts else "") + str(item))

@@ -22,7 +22,9 @@ class GeometryConfig(Model):
     max_speed_kmh: float = Field(20.0, gt=0, description="Faster than this refers.")
     min_gap_m: float = Field(6.0, ge=0, description="Bumper-to-bumper gap below which the follower refers.")
     max_dwell_s: float = Field(120.0, gt=0, description="A passage open longer than this refers.")
-    wim_wait_s: float = Field(3.0, ge=0, description="How long after the tail crosses the scale to wait for WIM.")
+    wim_wait_s: float = Field(
+        3.0, ge=0, description="How long after the tail crosses the scale to wait for WIM."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GeometryConfig:
@@ -49,4 +51,6 @@ class PolicyConfig(Model):
         description="Trusted-trader programmes accepted (own and mutual recognition).",
     )
     min_plate_confidence: float = Field(0.6, ge=0, le=1, description="Plate reads below this are ignored.")
-    min_container_confidence: float = Field(0.6, ge=0, le=1, description="Container reads below this are ignored.")
+    min_container_confidence: float = Field(
+        0.6, ge=0, le=1, description="Container reads below this are ignored."
+    )

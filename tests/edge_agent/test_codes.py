@@ -34,7 +34,9 @@ def test_check_digit_rejects_bad_input() -> None:
         check_digit("AB!U123456")
 
 
-@pytest.mark.parametrize(("raw", "want"), [("abc-123", "ABC123"), (" 7 XYZ 99 ", "7XYZ99"), ("--", None),
-                                           ("ABCDEFGHIJ", "ABCDEFGH")])
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [("abc-123", "ABC123"), (" 7 XYZ 99 ", "7XYZ99"), ("--", None), ("ABCDEFGHIJ", "ABCDEFGH")],
+)
 def test_normalise_plate(raw: str, want: str | None) -> None:
     assert normalise_plate(raw) == want

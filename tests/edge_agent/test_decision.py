@@ -8,7 +8,16 @@ import pytest
 
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
 from edge_agent.decision import decide
-from edge_agent.domain import ContainerRead, Passage, PlateRead, Reason, TagKind, TagSummary, Verdict, WimRecord
+from edge_agent.domain import (
+    ContainerRead,
+    Passage,
+    PlateRead,
+    Reason,
+    TagKind,
+    TagSummary,
+    Verdict,
+    WimRecord,
+)
 from edge_agent.reference import PreArrival, ReferenceView, TrustedTrader
 
 TRANSPONDER = "30" + "A" * 22
@@ -18,9 +27,17 @@ TODAY = date(2026, 11, 28)
 
 
 def record(**over: object) -> PreArrival:
-    base: dict[str, object] = dict(record_id="PA-1", carrier_id="CARR1", transponder=TRANSPONDER, plate="ABC1234",
-                                   driver_fast_card=CARD, container="CSQU3054383", seals=(SEAL,),
-                                   declared_gross_kg=30000.0, releasable=True)
+    base: dict[str, object] = dict(
+        record_id="PA-1",
+        carrier_id="CARR1",
+        transponder=TRANSPONDER,
+        plate="ABC1234",
+        driver_fast_card=CARD,
+        container="CSQU3054383",
+        seals=(SEAL,),
+        declared_gross_kg=30000.0,
+        releasable=True,
+    )
     base.update(over)
     return PreArrival.model_validate(base)
 
@@ -35,9 +52,16 @@ def tag(epc: str, kind: TagKind) -> TagSummary:
     return TagSummary(epc, kind, 1.0, 2.0, 3, -50.0, frozenset({1}))
 
 
-def passage(*, transponder: str | None = TRANSPONDER, card: str | None = CARD, seals: tuple[str, ...] = (SEAL,),
-            plate: str | None = "ABC1234", container: str | None = "CSQU3054383", gross: float | None = 30100.0,
-            speed: float = 10.0) -> Passage:
+def passage(
+    *,
+    transponder: str | None = TRANSPONDER,
+    card: str | None = CARD,
+    seals: tuple[str, ...] = (SEAL,),
+    plate: str | None = "ABC1234",
+    container: str | None = "CSQU3054383",
+    gross: float | None = 30100.0,
+    speed: float = 10.0,
+) -> Passage:
     p = Passage("p1", 0.0, datetime(2026, 11, 28, tzinfo=UTC), speed_kmh=speed)
     if transponder:
         p.tags[transponder] = tag(transponder, TagKind.CONVEYANCE)
@@ -107,7 +131,9 @@ def test_every_failing_reason_is_listed() -> None:
 
 def test_weight_within_tolerance_is_accepted_and_floor_applies() -> None:
     assert run(passage(gross=31400.0), view(record()))[0] is Verdict.RELEASE  # +4.7 %
-    assert run(passage(gross=1400.0), view(record(declared_gross_kg=1000.0)))[0] is Verdict.RELEASE  # 500 kg floor
+    assert (
+        run(passage(gross=1400.0), view(record(declared_gross_kg=1000.0)))[0] is Verdict.RELEASE
+    )  # 500 kg floor
 
 
 def test_not_releasable_record_refers() -> None:

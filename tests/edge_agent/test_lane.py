@@ -44,11 +44,21 @@ class RecordingSignal:
 def config(tmp_path: Path) -> LaneConfig:
     key = tmp_path / "k"
     key.write_bytes(b"x" * 32)
-    return demo_config(Layout(), rfid_port="/dev/null", wim_url="tcp://127.0.0.1:1", loops_url="tcp://127.0.0.1:2",
-                       store=tmp_path / "lane.sqlite3", mqtt_url="mqtt://127.0.0.1:1", key_file=key, camera_fps=4)
+    return demo_config(
+        Layout(),
+        rfid_port="/dev/null",
+        wim_url="tcp://127.0.0.1:1",
+        loops_url="tcp://127.0.0.1:2",
+        store=tmp_path / "lane.sqlite3",
+        mqtt_url="mqtt://127.0.0.1:1",
+        key_file=key,
+        camera_fps=4,
+    )
 
 
-async def drive(tmp_path: Path, trucks: int, seed: int, *, closed: bool = False) -> tuple[list[Outcome], RecordingSignal]:
+async def drive(
+    tmp_path: Path, trucks: int, seed: int, *, closed: bool = False
+) -> tuple[list[Outcome], RecordingSignal]:
     cfg = config(tmp_path)
     scenario = generate(trucks, seed)
     clock = ManualClock()
@@ -60,11 +70,20 @@ async def drive(tmp_path: Path, trucks: int, seed: int, *, closed: bool = False)
         await ref.apply_snapshot(scenario.reference_snapshot())
         journal = Journal(store, outbox, topic="lanes/x/y/passage", priority=Priority.DECISION)
         await journal.open()
-        lane = Lane(cfg, clock=clock, reference=ref, journal=journal, signal=signal, notify_uplink=lambda: None,
-                    on_outcome=outcomes.append)
+        lane = Lane(
+            cfg,
+            clock=clock,
+            reference=ref,
+            journal=journal,
+            signal=signal,
+            notify_uplink=lambda: None,
+            on_outcome=outcomes.append,
+        )
         events: list[LaneEvent] = []
         world = EventWorld(clock, events)
-        player = Player(scenario, Layout(), now=clock.monotonic, tags=world, loops=world, wim=world, cameras=world)
+        player = Player(
+            scenario, Layout(), now=clock.monotonic, tags=world, loops=world, wim=world, cameras=world
+        )
         task = asyncio.create_task(lane.run())
         start = clock.monotonic()
         while clock.monotonic() - start < scenario.duration_s + 5:

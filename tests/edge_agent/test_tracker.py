@@ -28,8 +28,14 @@ from hw_sim.scenario import ASSUMED_POLICY, Scenario, generate
 from hw_sim.world import FieldTag, Scene, VehicleWeighing
 from tests.clocks import ManualClock
 
-GEOMETRY = GeometryConfig(exit_loop_m=45.0, rfid_antenna_m=12.0, wim_m=8.0, plate_camera_m=4.0,
-                          container_camera_m=10.0, min_gap_m=ASSUMED_POLICY["min_gap_m"])  # type: ignore[arg-type]
+GEOMETRY = GeometryConfig(
+    exit_loop_m=45.0,
+    rfid_antenna_m=12.0,
+    wim_m=8.0,
+    plate_camera_m=4.0,
+    container_camera_m=10.0,
+    min_gap_m=ASSUMED_POLICY["min_gap_m"],
+)  # type: ignore[arg-type]
 
 
 class EventWorld:
@@ -50,9 +56,17 @@ class EventWorld:
 
     def record(self, weighing: VehicleWeighing) -> None:
         self.seq += 1
-        self.sink.append(WimRecord(self.seq, weighing.speed_kmh, tuple(a.weight_kg for a in weighing.axles),
-                                   tuple(a.spacing_m for a in weighing.axles), weighing.gross_kg, weighing.flags,
-                                   self.clock.monotonic() + 0.3))
+        self.sink.append(
+            WimRecord(
+                self.seq,
+                weighing.speed_kmh,
+                tuple(a.weight_kg for a in weighing.axles),
+                tuple(a.spacing_m for a in weighing.axles),
+                weighing.gross_kg,
+                weighing.flags,
+                self.clock.monotonic() + 0.3,
+            )
+        )
 
     def set_fault(self, fault: bool) -> None:
         self.sink.append(DeviceFault("wim", "controller", fault, "", self.clock.monotonic()))
@@ -69,12 +83,17 @@ class EventWorld:
             if scene and scene.plate:
                 self.sink.append(PlateRead(scene.plate, 0.95, cam, now))
             if scene and scene.container:
-                self.sink.append(ContainerRead(scene.container, container_valid(scene.container), 0.95, cam, now))
+                self.sink.append(
+                    ContainerRead(scene.container, container_valid(scene.container), 0.95, cam, now)
+                )
 
 
 def reference_of(s: Scenario) -> ReferenceView:
-    return ReferenceView.build(1, [PreArrival.model_validate(r) for r in s.prearrivals],
-                               [TrustedTrader.model_validate(t) for t in s.trusted_traders])
+    return ReferenceView.build(
+        1,
+        [PreArrival.model_validate(r) for r in s.prearrivals],
+        [TrustedTrader.model_validate(t) for t in s.trusted_traders],
+    )
 
 
 def play(s: Scenario, *, step_s: float = 0.1) -> tuple[list[Passage], PassageTracker]:
@@ -82,8 +101,9 @@ def play(s: Scenario, *, step_s: float = 0.1) -> tuple[list[Passage], PassageTra
     events: list[LaneEvent] = []
     ready: list[Passage] = []
     closed: list[Passage] = []
-    tracker = PassageTracker(GEOMETRY, TagPatterns(), CrossReadRule(), clock, on_ready=ready.append,
-                             on_closed=closed.append)
+    tracker = PassageTracker(
+        GEOMETRY, TagPatterns(), CrossReadRule(), clock, on_ready=ready.append, on_closed=closed.append
+    )
     world = EventWorld(clock, events)
     start = clock.monotonic()
     player = Player(s, Layout(), now=clock.monotonic, tags=world, loops=world, wim=world, cameras=world)
@@ -127,8 +147,9 @@ def test_adjacent_lane_reads_are_rejected_and_counted() -> None:
 
 
 def _tracker(clock: ManualClock, ready: list[Passage], closed: list[Passage]) -> PassageTracker:
-    return PassageTracker(GEOMETRY, TagPatterns(), CrossReadRule(), clock, on_ready=ready.append,
-                          on_closed=closed.append)
+    return PassageTracker(
+        GEOMETRY, TagPatterns(), CrossReadRule(), clock, on_ready=ready.append, on_closed=closed.append
+    )
 
 
 def test_truck_that_stops_or_reverses_times_out_and_refers() -> None:

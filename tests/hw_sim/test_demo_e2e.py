@@ -42,9 +42,23 @@ def test_every_passage_arrives_once_with_the_intended_decision(mosquitto: Mosqui
 
 def test_demo_command_prints_a_json_summary_and_exits_zero(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "edge_agent.cli", "demo", "--trucks", "6", "--seed", "3", "--json",
-         "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "edge_agent.cli",
+            "demo",
+            "--trucks",
+            "6",
+            "--seed",
+            "3",
+            "--json",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
