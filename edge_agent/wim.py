@@ -175,10 +175,11 @@ class WimSource:
         when = datetime.fromtimestamp(t_s + t_ms / 1000, UTC) if t_s > 0 else None
         return WimRecord(
             sequence=seq,
-            speed_kmh=float(rec["speed"]),
-            axle_weights_kg=tuple(float(rec[n]) for n in self._weights[:axles]),
-            axle_spacings_m=tuple(float(rec[n]) for n in self._spacings[:axles]),
-            gross_kg=float(rec["gross"]),
+            # round away float32 and scaling artefacts (12.390000343 km/h, 10.950000000000001 m)
+            speed_kmh=round(float(rec["speed"]), 2),
+            axle_weights_kg=tuple(round(float(rec[n]), 1) for n in self._weights[:axles]),
+            axle_spacings_m=tuple(round(float(rec[n]), 3) for n in self._spacings[:axles]),
+            gross_kg=round(float(rec["gross"]), 1),
             flags=_int(rec["flags"]),
             mono=mono,
             controller_time=when,

@@ -63,7 +63,7 @@ def test_wim_map_can_be_moved_point_by_point() -> None:
         ({"wim": WIM | {"registers": {"speed": {"address": 1, "type": "string"}}}},
          "devices.wim.modbus.registers.speed", "length"),
         ({"wim": WIM | {"reconnect_min_s": 5, "reconnect_max_s": 1}}, "devices.wim.modbus", "reconnect_min"),
-        ({"wim": {"backend": "sim"}}, "devices.wim", "unknown backend 'sim'"),
+        ({"wim": {"backend": "sim"}}, "devices.wim.backend", "unknown backend 'sim'"),
         ({"loops": {"backend": "gpio", "pins": {"entry": 5}}}, "devices.loops.gpio", "'exit' has no entry"),
         ({"loops": {"backend": "gpio", "pins": {"entry": 5, "exit": 5}}}, "devices.loops.gpio", "share"),
         ({"loops": {"backend": "gpio", "pins": {"entry": 5, "exit": 40}}}, "devices.loops.gpio", "BCM"),
