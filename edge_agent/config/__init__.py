@@ -68,17 +68,25 @@ class ConfigInvalid(ConfigError):
         super().__init__(f"{source}: " + "; ".join(f"{k}: {r}" for k, r in errors))
 
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
+def _dotted(loc: tuple[int | str, ...], data: Any) -> str:
+    """``loc`` as the key path a user wrote, without pydantic's union tags and validator labels."""
     parts: list[str] = []
+    node = data
     for item in loc:
+        if isinstance(node, dict) and item not in node and node.get("backend") == item:
+            continue  # the tag pydantic adds inside a discriminated union (e.g. "r2000")
+        if isinstance(item, str) and item.startswith("function-"):
+            continue
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("function-after", "function-before") or (
-            "[" in str(item) and str(item).startswith("function")
-        ):
-            continue
         else:
             parts.append(("." if parts else "") + str(item))
+        if isinstance(node, dict):
+            node = node.get(item)
+        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+            node = node[item]
+        else:
+            node = None
     return "".join(parts) or "(root)"
 
 
@@ -102,7 +110,7 @@ def validate_config(data: dict[str, Any], source: str = "<config>") -> LaneConfi
     except ValidationError as exc:
         errors = []
         for e in exc.errors():
-            key = _dotted(tuple(e["loc"]))
+            key = _dotted(tuple(e["loc"]), data)
             if e.get("type") == "union_tag_invalid":
                 key += "." + str(e.get("ctx", {}).get("discriminator", "backend")).strip("'")
             errors.append((key, _reason(e)))
