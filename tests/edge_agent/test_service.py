@@ -130,10 +130,15 @@ def test_service_runs_decides_and_stops_cleanly_on_sigterm(tmp_path: Path, mosqu
             cfg.write_text(
                 config(tmp_path, rfid.port, wim.url, loops.url, mosquitto.url, tmp_path / "central.key")
             )
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(cfg)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "edge_agent.cli",
+                "run",
+                "--config",
+                str(cfg),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
                 env=dict(os.environ),
             )
             try:
@@ -154,7 +159,7 @@ def test_service_runs_decides_and_stops_cleanly_on_sigterm(tmp_path: Path, mosqu
                 assert central.messages["health"] >= 1
             finally:
                 proc.send_signal(signal.SIGTERM)
-                out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+                _, err = await asyncio.wait_for(proc.communicate(), 20)
             assert proc.returncode == 0, err.decode()[-2000:]
             assert await central.wait_for(lambda: central.availability == "offline", 5)
 
