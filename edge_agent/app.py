@@ -15,6 +15,7 @@ import logging
 import signal as os_signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -24,12 +25,13 @@ from edge_agent.camera import CameraSource, LabelRecogniser
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import LaneConfig
 from edge_agent.domain import DeviceFault, SignalAspect
-from edge_agent.errors import ConfigError
+from edge_agent.errors import CommandRejected, ConfigError
 from edge_agent.health import DeviceHealth
 from edge_agent.ids import new_id
 from edge_agent.journal import Journal
 from edge_agent.lane import Lane, Outcome
 from edge_agent.reference import ReferenceData
+from edge_agent.reload import plan_reload
 from edge_agent.signal import TrafficSignal, open_gpio
 from edge_agent.sources import EventSource
 from edge_agent.store.db import Store
@@ -49,8 +51,16 @@ class Hooks:
 class Agent:
     """The whole lane agent as one async context manager; :meth:`run` until stopped."""
 
-    def __init__(self, cfg: LaneConfig, *, clock: Clock | None = None, hooks: Hooks | None = None) -> None:
+    def __init__(
+        self,
+        cfg: LaneConfig,
+        *,
+        clock: Clock | None = None,
+        hooks: Hooks | None = None,
+        config_path: Path | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.config_path = config_path
         self.clock: Clock = clock or SystemClock()
         self.hooks = hooks or Hooks()
         self._stack = contextlib.AsyncExitStack()
@@ -139,6 +149,7 @@ class Agent:
         )
         self.uplink.register_command("reference.delta", lambda body, who: self.reference.apply_delta(body))
         self.uplink.register_command("signal.override", override.handle)
+        self.uplink.register_command("config.reload", lambda body, who: self.reload())
         self.uplink.set_health_provider(self.health_report)
 
     def _make_sources(self) -> list[EventSource]:
@@ -172,6 +183,16 @@ class Agent:
                 raise ConfigError(f"devices.cameras.{name}.backend: unknown backend {cam.backend!r}")
             sources.append(CameraSource(name, cam.role, frames, LabelRecogniser(), clock))
         return sources
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file and take over its safe fields (``config.reload`` command, SIGHUP)."""
+        if self.config_path is None:
+            raise CommandRejected("not_supported", "this agent was not started from a config file")
+        new, keys = plan_reload(self.cfg, self.config_path)
+        self.cfg = new
+        self.lane.apply_config(new)
+        log.info("config reloaded from %s: %s", self.config_path, ", ".join(keys) or "no change")
+        return {"changed": keys}
 
     # ------------------------------------------------------------------ run
     async def run(self, stop: asyncio.Event) -> None:
@@ -262,7 +283,7 @@ async def run_agent(agent: Agent, stop: asyncio.Event) -> None:
         pass
 
 
-async def run_service(cfg: LaneConfig) -> int:
+async def run_service(cfg: LaneConfig, config_path: Path | None = None) -> int:
     """The systemd service: run until SIGTERM/SIGINT; exit non-zero after a crash (the signal is red)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -270,7 +291,8 @@ async def run_service(cfg: LaneConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     status = 0
     try:
-        async with Agent(cfg) as agent:
+        async with Agent(cfg, config_path=config_path) as agent:
+            loop.add_signal_handler(os_signal.SIGHUP, lambda: loop.create_task(_reload_logged(agent)))
             await run_agent(agent, stop)
     except* ConfigError as config_errors:
         for exc in config_errors.exceptions:
@@ -281,3 +303,11 @@ async def run_service(cfg: LaneConfig) -> int:
             log.critical("lane agent failed: %r", failure, exc_info=failure)
         status = 1
     return status
+
+
+async def _reload_logged(agent: Agent) -> None:
+    """SIGHUP: reload the config file; a refused reload is logged and changes nothing."""
+    try:
+        await agent.reload()
+    except CommandRejected as exc:
+        log.error("config reload refused: %s", exc)

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         for key, reason in exc.errors:
             print(f"{args.config}: {key}: {reason}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(run_service(cfg))
+    return asyncio.run(run_service(cfg, args.config))
 
 
 def _demo(args: argparse.Namespace) -> int:

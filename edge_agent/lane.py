@@ -107,6 +107,11 @@ class Lane:
         )
         self.last_event_mono: float | None = None
 
+    def apply_config(self, cfg: LaneConfig) -> None:
+        """Judge the next passages with ``cfg`` (a reload of safe fields: policy and thresholds)."""
+        self._cfg = cfg
+        self.tracker.set_geometry(cfg.geometry)
+
     def emit(self, event: LaneEvent) -> None:
         """Hand one device event to the lane (the ``emit`` every source is given)."""
         self.last_event_mono = self._clock.monotonic()

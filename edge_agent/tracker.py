@@ -127,6 +127,11 @@ class PassageTracker:
         self.stats = TrackerStats()
         self._sensor_end = max(geometry.rfid_antenna_m, geometry.container_camera_m, geometry.wim_m)
 
+    def set_geometry(self, geometry: GeometryConfig) -> None:
+        """Take over new thresholds (speeds, gap, dwell, waits) from a config reload."""
+        self._g = geometry
+        self._sensor_end = max(geometry.rfid_antenna_m, geometry.container_camera_m, geometry.wim_m)
+
     # ------------------------------------------------------------------ events
     @property
     def open_passages(self) -> list[Passage]:

@@ -62,7 +62,7 @@ gpio = {{ backend = "sim" }}
 alg = "hmac-sha256"
 secret_file = "{key}"
 roles = ["central"]
-commands = ["reference.snapshot"]
+commands = ["reference.snapshot", "config.reload"]
 """
 
 
@@ -86,11 +86,11 @@ def bobtail() -> Truck:
     )
 
 
-def envelope(body: dict[str, object], key: bytes) -> dict[str, object]:
+def envelope(body: dict[str, object], key: bytes, name: str = "reference.snapshot") -> dict[str, object]:
     env = {
         "schema": "lane.command/1",
         "command_id": new_id(),
-        "name": "reference.snapshot",
+        "name": name,
         "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "nonce": secrets.token_hex(8),
         "issuer": {"id": "central", "role": "central"},
@@ -157,6 +157,15 @@ def test_service_runs_decides_and_stops_cleanly_on_sigterm(tmp_path: Path, mosqu
                 # declared empty, trusted, transponder + card + weight match: released
                 assert passage["decision"] == "release", passage["reasons"]
                 assert central.messages["health"] >= 1
+                # an edited policy is taken over without a restart; a changed port is not
+                cfg.write_text(cfg.read_text().replace('conveyance = "transponder"', 'conveyance = "either"'))
+                reply = await central.command(envelope({}, key, "config.reload"), limit_s=10)
+                assert reply["status"] == "accepted", reply
+                assert reply["result"]["changed"] == ["policy.conveyance"]
+                cfg.write_text(cfg.read_text().replace("cadence_ms = 50", "cadence_ms = 60"))
+                reply = await central.command(envelope({}, key, "config.reload"), limit_s=10)
+                assert reply["status"] == "rejected" and reply["reason"] == "restart_required", reply
+                assert "devices.rfid.cadence_ms" in reply["detail"]
             finally:
                 proc.send_signal(signal.SIGTERM)
                 _, err = await asyncio.wait_for(proc.communicate(), 20)
