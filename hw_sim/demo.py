@@ -186,6 +186,7 @@ class DemoRun:
     central: Central
     wall_s: float
     agent_health: dict[str, Any]
+    drained: bool = False
 
 
 async def run_demo(opts: DemoOptions, out: Any = None) -> int:
@@ -285,6 +286,7 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
         await central.wait_for(
             lambda: len(outcomes) >= n and len(central.passages) >= len(outcomes), opts.drain_timeout_s
         )
+        drained = await agent.uplink.wait_drained(opts.drain_timeout_s)  # bounded
         health = agent.health_report()
     finally:
         stop.set()
@@ -295,7 +297,7 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
             runner.cancel()
         elif not runner.cancelled() and runner.exception() is not None:
             log.error("the agent failed: %r", runner.exception())
-    return DemoRun(scenario, outcomes, central, time.perf_counter() - started, health)
+    return DemoRun(scenario, outcomes, central, time.perf_counter() - started, health, drained)
 
 
 def _summary(opts: DemoOptions, run: DemoRun, out: Any) -> int:
@@ -313,6 +315,7 @@ def _summary(opts: DemoOptions, run: DemoRun, out: Any) -> int:
         "confirmed": confirmed,
         "duplicates": sum(c - 1 for c in central.deliveries.values()),
         "green_shown": sum(1 for o in outcomes if o.green),
+        "outbox_drained": run.drained,
         "latency_ms": {
             "p50": round(_percentile(latencies, 50), 2),
             "p99": round(_percentile(latencies, 99), 2),
