@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from edge_agent.domain import Passage, TagKind
+from edge_agent.store.db import Store
+from edge_agent.store.outbox import Outbox
 
 SCHEMA_NAME = "journal"
 SCHEMA_DDL = """
@@ -30,37 +31,6 @@ CREATE INDEX IF NOT EXISTS passage_decided ON passage (decided_at);
 """
 
 PASSAGE_SCHEMA = "lane.passage/1"
-
-
-class OutboxLike(Protocol):
-    """The part of :class:`edge_agent.store.outbox.Outbox` the journal uses."""
-
-    def enqueue(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        msg_id: str,
-        topic: str,
-        payload: bytes,
-        priority: int,
-        kind: str,
-        qos: int = 1,
-        retain: bool = False,
-    ) -> Any:
-        """Add one message inside the caller's transaction."""
-        ...
-
-
-class StoreLike(Protocol):
-    """The part of :class:`edge_agent.store.db.Store` the journal uses."""
-
-    def ensure_schema(self, name: str, migrations: str) -> Awaitable[int]:
-        """Apply migrations once."""
-        ...
-
-    def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Awaitable[Any]:
-        """Run ``fn`` in a write transaction."""
-        ...
 
 
 def _iso(dt: datetime) -> str:
@@ -125,7 +95,7 @@ def passage_payload(
 class Journal:
     """Commits decided passages with their outbox message; records when each passage closed."""
 
-    def __init__(self, store: StoreLike, outbox: OutboxLike, *, topic: str, priority: int) -> None:
+    def __init__(self, store: Store, outbox: Outbox, *, topic: str, priority: int) -> None:
         self._store = store
         self._outbox = outbox
         self._topic = topic

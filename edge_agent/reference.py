@@ -12,14 +12,12 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.errors import CommandRejected
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+from edge_agent.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,22 +83,6 @@ class Delta(_Strict):
     delete_prearrivals: tuple[str, ...] = ()
     upsert_trusted_traders: tuple[TrustedTrader, ...] = ()
     delete_trusted_traders: tuple[str, ...] = ()
-
-
-class StoreLike(Protocol):
-    """The part of :class:`edge_agent.store.db.Store` this module uses."""
-
-    def ensure_schema(self, name: str, migrations: str) -> Awaitable[int]:
-        """Apply this module's migrations once."""
-        ...
-
-    def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Awaitable[Any]:
-        """Run ``fn`` in a write transaction on the store thread."""
-        ...
-
-    def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Awaitable[Any]:
-        """Run ``fn`` on the store thread."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +189,7 @@ def _set_version(conn: sqlite3.Connection, version: int) -> None:
 class ReferenceData:
     """The lane's reference data: SQLite-backed, served from an in-memory :class:`ReferenceView`."""
 
-    def __init__(self, store: StoreLike) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.view: ReferenceView = EMPTY
 
