@@ -197,3 +197,17 @@ def test_implausible_wim_record_marks_bad_device_data() -> None:
     tr.handle(LoopEvent("exit", True, clock.now))
     assert ready and Reason.BAD_DEVICE_DATA in ready[0].flags
     assert tr.stats.counters["bad_wim_records"] == 1
+
+
+def test_a_reader_outage_during_the_passage_refers_it_as_a_device_fault() -> None:
+    clock = ManualClock()
+    ready: list[Passage] = []
+    tr = _tracker(clock, ready, [])
+    tr.handle(DeviceFault("rfid", "disconnected", True, "port vanished", clock.now))
+    tr.handle(LoopEvent("entry", True, clock.now))  # enters while the reader is down
+    tr.handle(DeviceFault("rfid", "disconnected", False, "back", clock.now + 1))
+    clock.advance(5)
+    tr.handle(LoopEvent("entry", False, clock.now))
+    clock.advance(10)
+    tr.handle(LoopEvent("exit", True, clock.now))
+    assert len(ready) == 1 and Reason.DEVICE_FAULT in ready[0].flags
