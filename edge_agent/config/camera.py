@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edge_agent.config.base import Model
+
+MODEL_FILES = {"plate": "plate_ocr.tflite", "container": "container_ocr.tflite"}
+"""The shipped model files (``models/`` in the repository)."""
+
+SHARE_DIR = Path("share") / "lane-edge-agent" / "models"
+"""Where an installed (non-editable) package finds the models, under ``sys.prefix``."""
+
+
+def default_model_dir() -> Path:
+    """Where the shipped models are.
+
+    ``models/`` of the source checkout (editable install, CI, demo) when it is there, else
+    ``<sys.prefix>/share/lane-edge-agent/models`` (a wheel installed in a venv on the Pi).
+    """
+    checkout = Path(__file__).resolve().parents[2] / "models"
+    if (checkout / MODEL_FILES["plate"]).is_file():
+        return checkout
+    return Path(sys.prefix) / SHARE_DIR
 
 
 class SimCameraConfig(Model):
@@ -17,7 +37,18 @@ class SimCameraConfig(Model):
     fps: float = Field(5.0, gt=0, le=60, description="Frames per second while a vehicle is in view.")
 
 
-CameraConfig = SimCameraConfig
+class Picamera2CameraConfig(Model):
+    """A Raspberry Pi camera module through picamera2 (``python3-picamera2`` on Raspberry Pi OS)."""
+
+    backend: Literal["picamera2"]
+    role: Literal["plate", "container"] = Field(description="What this camera is pointed at.")
+    index: int = Field(0, ge=0, le=7, description="Camera number as libcamera lists it.")
+    width: int = Field(1280, ge=64, le=4608, description="Frame width in pixels.")
+    height: int = Field(720, ge=48, le=3496, description="Frame height in pixels.")
+    fps: float = Field(5.0, gt=0, le=60, description="Frames per second handed to recognition.")
+
+
+CameraConfig = Annotated[SimCameraConfig | Picamera2CameraConfig, Field(discriminator="backend")]
 
 
 class SimRecognitionConfig(Model):
@@ -26,4 +57,49 @@ class SimRecognitionConfig(Model):
     backend: Literal["sim"] = "sim"
 
 
-RecognitionConfig = SimRecognitionConfig
+class RoiConfig(Model):
+    """A region of interest as fractions of the frame: left, top, right, bottom."""
+
+    x0: float = Field(ge=0.0, lt=1.0)
+    y0: float = Field(ge=0.0, lt=1.0)
+    x1: float = Field(gt=0.0, le=1.0)
+    y1: float = Field(gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RoiConfig:
+        if self.x1 - self.x0 < 0.02 or self.y1 - self.y0 < 0.02:
+            raise ValueError("needs x0 < x1 and y0 < y1 (at least 2% of the frame each way)")
+        return self
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        """``(x0, y0, x1, y1)``."""
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+class TfliteRecognitionConfig(Model):
+    """Recognition by the shipped TFLite models, run by LiteRT (or tflite-runtime) on the CPU."""
+
+    backend: Literal["tflite"]
+    plate_model: Path = Field(
+        default_factory=lambda: default_model_dir() / MODEL_FILES["plate"],
+        description="Plate reader model (.tflite).",
+    )
+    container_model: Path = Field(
+        default_factory=lambda: default_model_dir() / MODEL_FILES["container"],
+        description="ISO 6346 container code reader model (.tflite).",
+    )
+    num_threads: int = Field(1, ge=1, le=8, description="Interpreter threads per model.")
+    min_confidence: float = Field(
+        0.5, gt=0.0, le=1.0, description="A read whose weakest character is less sure than this is dropped."
+    )
+    plate_roi: RoiConfig = Field(
+        default_factory=lambda: RoiConfig(x0=0.30, y0=0.50, x1=0.70, y1=0.78),
+        description="Where the plate camera sees the plate.",
+    )
+    container_roi: RoiConfig = Field(
+        default_factory=lambda: RoiConfig(x0=0.50, y0=0.08, x1=0.90, y1=0.44),
+        description="Where the container camera sees the painted code.",
+    )
+
+
+RecognitionConfig = Annotated[SimRecognitionConfig | TfliteRecognitionConfig, Field(discriminator="backend")]

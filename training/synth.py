@@ -1,0 +1,137 @@
+"""Synthetic training data: scenes rendered by ``hw_sim.render``, cut and scaled by the agent's own code.
+
+Each sample is a full camera frame from :func:`hw_sim.render.render_frame` passed through
+:func:`edge_agent.recognition.preprocess` (the exact lane-side path), with one extra augmentation: the
+region of interest is shifted and scaled by a few percent, as a camera drifts on its mount.
+
+Only numpy, pillow and the repository are needed (no TensorFlow), so the data can be inspected alone::
+
+    python training/synth.py --model plate --count 2000 --seed 1 --out /tmp/plate.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import string
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from edge_agent.codes import check_digit
+from edge_agent.recognition import CHARSET, preprocess
+from hw_sim.render import CONTAINER_ROI, PLATE_ROI, Roi, render_frame
+from hw_sim.world import Scene
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The fixed input of one model and the region its camera role looks at."""
+
+    role: str
+    input_hw: tuple[int, int]
+    roi: Roi
+    max_len: int
+    rows: int  # text lines the model reads, top to bottom (its output sequence is rows x columns)
+
+
+SHAPES = {
+    "plate": ModelShape("plate", (48, 128), PLATE_ROI, 8, 1),
+    "container": ModelShape("container", (64, 128), CONTAINER_ROI, 11, 2),
+}
+
+FRAME_SIZES = ((640, 360), (640, 360), (640, 360), (800, 450), (480, 270), (640, 480))
+ILLEGIBLE_SHARE = 0.12
+_LENGTHS = (1, 2, 3, 4, 5, 6, 7, 8)
+_LENGTH_P = (0.02, 0.03, 0.05, 0.08, 0.12, 0.25, 0.30, 0.15)
+
+
+def random_plate(rng: np.random.Generator) -> str:
+    """A plate number: random characters, or the common letters-then-digits shape."""
+    n = int(rng.choice(_LENGTHS, p=_LENGTH_P))
+    if rng.random() < 0.5:
+        return "".join(str(c) for c in rng.choice(list(CHARSET), n))
+    letters = int(rng.integers(0, n + 1))
+    return "".join(str(c) for c in rng.choice(list(string.ascii_uppercase), letters)) + "".join(
+        str(c) for c in rng.choice(list(string.digits), n - letters)
+    )
+
+
+def random_container(rng: np.random.Generator) -> str:
+    """An ISO 6346 code; one in ten carries a wrong check digit (the model must read, not compute)."""
+    owner = "".join(str(c) for c in rng.choice(list(string.ascii_uppercase), 3))
+    category = str(rng.choice(["U", "U", "U", "U", "J", "Z"]))
+    serial = "".join(str(c) for c in rng.choice(list(string.digits), 6))
+    digit = check_digit(owner + category + serial)
+    if rng.random() < 0.1:
+        digit = int(rng.integers(0, 10))
+    return f"{owner}{category}{serial}{digit}"
+
+
+def sample(shape: ModelShape, seed: int, *, augment: bool = True) -> tuple[np.ndarray, str]:
+    """One (input, label) pair; the label is ``""`` for an illegible plate or no readable code."""
+    rng = np.random.default_rng([seed, 7])
+    text: str | None = None
+    if rng.random() >= ILLEGIBLE_SHARE:
+        text = random_plate(rng) if shape.role == "plate" else random_container(rng)
+    scene = Scene(text, None) if shape.role == "plate" else Scene(None, text)
+    size = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
+    frame = render_frame(scene, shape.role, seed=seed, size=size)
+    roi = shape.roi
+    if augment:
+        x0, y0, x1, y1 = roi
+        dw, dh = (x1 - x0) * 0.04, (y1 - y0) * 0.04
+        jx, jy = rng.uniform(-dw, dw, 2), rng.uniform(-dh, dh, 2)
+        roi = (x0 + jx[0], y0 + jy[0], x1 + jx[1], y1 + jy[1])
+    return preprocess(frame, roi, shape.input_hw), text or ""
+
+
+def _work(args: tuple[str, int, int, bool]) -> tuple[np.ndarray, list[str]]:
+    name, start, count, augment = args
+    shape = SHAPES[name]
+    xs = np.empty((count, *shape.input_hw), dtype=np.uint8)
+    labels: list[str] = []
+    for i in range(count):
+        x, label = sample(shape, start + i, augment=augment)
+        xs[i] = np.round(x * 255.0).astype(np.uint8)
+        labels.append(label)
+    return xs, labels
+
+
+def synthesise(
+    name: str, count: int, seed: int, *, augment: bool = True, workers: int = 2
+) -> tuple[np.ndarray, list[str]]:
+    """``count`` samples for model ``name`` from seeds ``seed .. seed+count-1`` (uint8 inputs, labels)."""
+    chunk = max(1, count // (workers * 8))
+    jobs = [(name, seed + s, min(chunk, count - s), augment) for s in range(0, count, chunk)]
+    if workers <= 1:
+        parts = [_work(j) for j in jobs]
+    else:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            parts = pool.map(_work, jobs)
+    xs = np.concatenate([p[0] for p in parts])
+    labels = [label for p in parts for label in p[1]]
+    return xs, labels
+
+
+def main() -> None:
+    """Write a data set to an ``.npz`` file (``x``: uint8 inputs, ``y``: labels)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=sorted(SHAPES), required=True)
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args()
+    xs, labels = synthesise(a.model, a.count, a.seed, augment=not a.no_augment, workers=a.workers)
+    np.savez_compressed(a.out, x=xs, y=np.array(labels))
+    print(f"{len(labels)} samples -> {a.out}")
+
+
+if __name__ == "__main__":
+    main()
