@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.uplink.link import release_sockets
+
 
 class Central:
     """A paho-mqtt client acting as central for one lane (``prefix/site/lane``)."""
@@ -63,6 +65,7 @@ class Central:
     async def __aexit__(self, *exc: object) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+        release_sockets(self._client)
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
         if not rc.is_failure:

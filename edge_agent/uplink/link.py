@@ -17,6 +17,7 @@ import logging
 import os
 import ssl
 import threading
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
@@ -99,6 +100,20 @@ def read_password(path: Path) -> str:
 
 def _reason_text(rc: ReasonCode | int) -> str:
     return str(getattr(rc, "getName", lambda: rc)())
+
+
+def release_sockets(client: mqtt.Client) -> None:
+    """Close a stopped paho client's sockets now rather than whenever it is garbage-collected.
+
+    paho opens a wake-up socket pair in ``loop_start`` and closes it only in ``__del__`` (through the
+    private ``_reset_sockets`` called here); a session that fails or is cancelled mid-connect can stay
+    referenced by a traceback for a while, and a lane that reconnects all day must not hold descriptors
+    that long. Does nothing while paho's network thread still runs.
+    """
+    thread = getattr(client, "_thread", None)
+    reset = getattr(client, "_reset_sockets", None)
+    if reset is not None and (thread is None or not thread.is_alive()):
+        reset()
 
 
 class Session:
@@ -199,6 +214,8 @@ class Session:
             raise
         except (OSError, ValueError) as exc:
             self._force_close()
+            # paho's frames in the traceback still hold the half-open (e.g. failed TLS) socket: let it go
+            traceback.clear_frames(exc.__traceback__)
             raise LinkError(f"cannot connect to {self.broker.url}: {exc}") from None
         self._started = True
         self.client.loop_start()
@@ -234,6 +251,7 @@ class Session:
         except TimeoutError:
             log.warning("uplink: paho thread for %s did not stop within 5 s", self.broker.url)
             self._force_close()
+        self._release()
         self.lost.set()
 
     def _force_close(self) -> None:
@@ -243,6 +261,10 @@ class Session:
                 sock.close()
             except OSError as exc:  # pragma: no cover - closing a dead socket
                 log.debug("uplink: socket close: %s", exc)
+        self._release()
+
+    def _release(self) -> None:
+        release_sockets(self.client)
 
     # -- loop-side API ----------------------------------------------------------------------------
     async def subscribe(self, topic: str, limit_s: float) -> tuple[bool, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class RecordingSignal:
         self.revoked: list[str] = []
 
     def grant(self, passage_id: str) -> bool:
-        with sqlite3.connect(self.db) as conn:
+        with contextlib.closing(sqlite3.connect(self.db)) as conn:
             journaled = conn.execute("SELECT 1 FROM passage WHERE passage_id = ?", (passage_id,)).fetchone()
             queued = conn.execute("SELECT 1 FROM outbox WHERE msg_id = ?", (passage_id,)).fetchone()
         self.grants.append((passage_id, journaled is not None, queued is not None))

@@ -17,9 +17,7 @@ from edge_agent.health import DeviceState
 from edge_agent.loops import LoopSource
 from hw_sim.gpio_loops import GpioLoopPanel
 from hw_sim.modbus_loops import LoopCard
-from tests.drivers.modbus.support import SteppedClock, no_leaks, run, stopped, until
-
-__all__ = ["no_leaks"]
+from tests.drivers.modbus.support import SteppedClock, run, stopped, until
 
 
 class Lane:

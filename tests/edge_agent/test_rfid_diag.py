@@ -16,9 +16,6 @@ import pytest
 from edge_agent.diag import rfid as diag
 from hw_sim.rfid import SimulatedRfidReader
 from hw_sim.world import FieldTag
-from tests.drivers.rfid.support import no_leaks
-
-__all__ = ["no_leaks"]
 
 CAR = "300833B2DDD9014000000001"
 CARD = "350000000000000000000007"

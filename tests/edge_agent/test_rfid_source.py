@@ -17,9 +17,7 @@ from edge_agent.rfid import COUNTERS, RfidSource, reader_settings
 from hw_sim.rfid import SimulatedRfidReader
 from hw_sim.world import FieldTag
 from tests.clocks import ManualClock
-from tests.drivers.rfid.support import no_leaks, run, until
-
-__all__ = ["no_leaks"]
+from tests.drivers.rfid.support import run, until
 
 CAR = "300833B2DDD9014000000001"
 

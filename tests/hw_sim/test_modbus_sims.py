@@ -12,9 +12,7 @@ from hw_sim.gpio_loops import GpioLoopPanel
 from hw_sim.modbus_loops import LoopCard
 from hw_sim.modbus_wim import AXLES_TRUNCATED_FLAG, WimController
 from hw_sim.world import AxleLoad, VehicleWeighing
-from tests.drivers.modbus.support import no_leaks, run, until
-
-__all__ = ["no_leaks"]
+from tests.drivers.modbus.support import run, until
 
 TRUCK = VehicleWeighing(8.5, (AxleLoad(5400, 0), AxleLoad(8100, 3.6), AxleLoad(8050, 1.3)), flags=0)
 POINTS = default_wim_points()

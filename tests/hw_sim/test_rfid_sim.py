@@ -15,9 +15,7 @@ from drivers.rfid.ascii import AsciiTag, LineParser
 from hw_sim.pty import PtyPort
 from hw_sim.rfid import SimulatedRfidReader
 from hw_sim.world import FieldTag
-from tests.drivers.rfid.support import no_leaks, run, until
-
-__all__ = ["no_leaks"]  # the leak check is autouse here too
+from tests.drivers.rfid.support import run, until
 
 CAR = "300833B2DDD9014000000001"
 

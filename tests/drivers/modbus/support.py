@@ -6,14 +6,10 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import os
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
-
-import pytest
 
 T = TypeVar("T")
 
@@ -41,28 +37,6 @@ async def stopped(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture(autouse=True)
-def no_leaks() -> Iterator[None]:
-    """Fail a test that leaves threads or file descriptors (ports, ptys, sockets) behind."""
-    threads = set(threading.enumerate())
-    fds = _fds()
-    yield
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        extra_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-        extra_fds = _fds() - fds
-        if not extra_threads and not extra_fds:
-            return
-        time.sleep(0.02)
-    detail = {fd: os.readlink(f"/proc/self/fd/{fd}")
-              for fd in extra_fds if os.path.exists(f"/proc/self/fd/{fd}")}
-    raise AssertionError(f"leaked threads {extra_threads} / file descriptors {detail}")
 
 
 class SteppedClock:

@@ -18,9 +18,7 @@ from edge_agent.diag import modbus
 from hw_sim.modbus_loops import LoopCard
 from hw_sim.modbus_wim import WimController
 from hw_sim.world import AxleLoad, VehicleWeighing
-from tests.drivers.modbus.support import no_leaks
 
-__all__ = ["no_leaks"]
 Cap = pytest.CaptureFixture[str]
 
 
