@@ -21,7 +21,7 @@ from typing import Any
 
 from drivers.camera.base import FrameSource
 from drivers.gpio.base import DigitalIO
-from edge_agent.camera import CameraSource, LabelRecogniser
+from edge_agent.camera import CameraSource, LabelRecogniser, Recogniser
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import LaneConfig
 from edge_agent.domain import DeviceFault, SignalAspect
@@ -171,18 +171,34 @@ class Agent:
             LoopSource(loops, clock, io=loop_io),
             WimSource(cfg.devices.wim, clock),
         ]
+        recogniser = self._recogniser() if cfg.devices.cameras else None
         for name, cam in cfg.devices.cameras.items():
+            frames: FrameSource
             if cam.backend == "sim":
-                frames = self.hooks.frame_sources.get(name)
-                if frames is None:
+                sim_frames = self.hooks.frame_sources.get(name)
+                if sim_frames is None:
                     raise ConfigError(
                         f"devices.cameras.{name}.backend: 'sim' needs the simulator "
-                        f"(edge-agent demo); on a lane use a real camera backend"
+                        f'(edge-agent demo); on a lane use backend = "picamera2"'
                     )
+                frames = sim_frames
             else:
-                raise ConfigError(f"devices.cameras.{name}.backend: unknown backend {cam.backend!r}")
-            sources.append(CameraSource(name, cam.role, frames, LabelRecogniser(), clock))
+                from drivers.camera.picamera2 import Picamera2Source
+
+                frames = Picamera2Source(
+                    name, clock=clock.monotonic, index=cam.index, size=(cam.width, cam.height), fps=cam.fps
+                )
+            assert recogniser is not None
+            sources.append(CameraSource(name, cam.role, frames, recogniser, clock))
         return sources
+
+    def _recogniser(self) -> Recogniser:
+        rec = self.cfg.recognition
+        if rec.backend == "sim":
+            return LabelRecogniser()
+        from edge_agent.recognition import TfliteRecogniser
+
+        return TfliteRecogniser(rec)  # loads both models now: a missing file or runtime stops the start
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and take over its safe fields (``config.reload`` command, SIGHUP)."""

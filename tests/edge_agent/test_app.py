@@ -130,3 +130,31 @@ def test_a_silent_loop_card_holds_the_signal_red_until_it_answers(
             await asyncio.wait_for(runner, 15)
 
     asyncio.run(main())
+
+
+def test_a_pi_camera_off_a_pi_is_a_clear_startup_error(tmp_path: Path) -> None:
+    from drivers.errors import BackendUnavailable
+    from edge_agent.config import validate_config
+
+    key = tmp_path / "central.key"
+    key.write_bytes(secrets.token_bytes(32))
+    base = demo_config(
+        Layout(),
+        rfid_port="/dev/null",
+        wim_url="tcp://127.0.0.1:1",
+        loops_url="tcp://127.0.0.1:2",
+        store=tmp_path / "lane.sqlite3",
+        mqtt_url="mqtt://127.0.0.1:1",
+        key_file=key,
+        camera_fps=4.0,
+    )
+    data = base.model_dump(mode="json")
+    data["devices"]["cameras"] = {"front": {"backend": "picamera2", "role": "plate"}}
+    cfg = validate_config(data)
+
+    async def main() -> None:
+        with pytest.raises(BackendUnavailable, match="picamera2"):
+            async with Agent(cfg):
+                pass
+
+    asyncio.run(main())
