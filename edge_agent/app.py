@@ -39,6 +39,9 @@ from edge_agent.store.outbox import Outbox, Priority
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_S = 5.0
+"""How long components get to honour their cancellation when the agent stops."""
+
 
 @dataclass
 class Hooks:
@@ -65,6 +68,7 @@ class Agent:
         self.hooks = hooks or Hooks()
         self._stack = contextlib.AsyncExitStack()
         self.sources: list[EventSource] = []
+        self._publishing: set[asyncio.Task[bool]] = set()
         self.store: Store
         self.outbox: Outbox
         self.reference: ReferenceData
@@ -98,6 +102,7 @@ class Agent:
         cfg, clock, stack = self.cfg, self.clock, self._stack
         self.store = await stack.enter_async_context(Store(cfg.storage))
         self.outbox = await stack.enter_async_context(Outbox(self.store))
+        stack.push_async_callback(self._flush_publishing)  # before the outbox and store close
         self.reference = ReferenceData(self.store)
         await self.reference.load()
         # commands carry real UTC times: verify them against the wall clock even in an accelerated simulation
@@ -212,15 +217,35 @@ class Agent:
 
     # ------------------------------------------------------------------ run
     async def run(self, stop: asyncio.Event) -> None:
-        """Run every component until ``stop`` is set or one of them fails (then the signal goes red)."""
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.lane.run(), name="lane")
-            for src in self.sources:
-                tg.create_task(src.run(self.lane.emit), name=f"source:{src.name}")
-            waiter = tg.create_task(stop.wait(), name="stop")
-            self.watchdog.ready(f"lane {self.cfg.site_id}/{self.cfg.lane_id} running")
-            await waiter
-            raise _Stop
+        """Run every component until ``stop`` is set or one of them ends (then the signal goes red).
+
+        A component that fails or returns ends the agent with an :class:`ExceptionGroup`. Teardown
+        never waits on a task that ignores its cancellation for more than ``SHUTDOWN_S``: the exit
+        stack (signal red, uplink offline, store closed) must always run.
+        """
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self.lane.run(), name="lane")]
+        tasks += [loop.create_task(s.run(self.lane.emit), name=f"source:{s.name}") for s in self.sources]
+        waiter = loop.create_task(stop.wait(), name="stop")
+        self.watchdog.ready(f"lane {self.cfg.site_id}/{self.cfg.lane_id} running")
+        try:
+            done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            for task in tasks:
+                task.cancel()
+            _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_S)
+            if stuck:
+                log.critical("ignored cancellation, left behind: %s", ", ".join(t.get_name() for t in stuck))
+        failures: list[Exception] = []
+        for ended in done - {waiter}:
+            exc = None if ended.cancelled() else ended.exception()
+            if isinstance(exc, Exception):
+                failures.append(exc)
+            elif exc is None:
+                failures.append(RuntimeError(f"{ended.get_name()} stopped unexpectedly"))
+        if failures:
+            raise ExceptionGroup("lane agent failed", failures)
 
     # ------------------------------------------------------------------ reporting
     def health_report(self) -> dict[str, Any]:
@@ -245,9 +270,23 @@ class Agent:
                 kind=kind,
             )
         )
-        task.add_done_callback(
-            lambda t: self.uplink.kick() if not t.cancelled() and not t.exception() else None
-        )
+        self._publishing.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._published)
+
+    async def _flush_publishing(self) -> None:
+        """Let faults and events raised during shutdown reach the outbox (bounded)."""
+        if self._publishing:
+            await asyncio.wait(set(self._publishing), timeout=5.0)
+
+    def _published(self, task: asyncio.Task[bool]) -> None:
+        self._publishing.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("could not queue a message upstream: %r", exc)
+        else:
+            self.uplink.kick()
 
     def _on_device_fault(self, fault: DeviceFault) -> None:
         from edge_agent.uplink.messages import fault_message
@@ -287,16 +326,9 @@ class Agent:
         )
 
 
-class _Stop(Exception):
-    """Raised inside the task group to end :meth:`Agent.run` cleanly."""
-
-
 async def run_agent(agent: Agent, stop: asyncio.Event) -> None:
-    """Run ``agent`` until ``stop``; a clean stop is not an error."""
-    try:
-        await agent.run(stop)
-    except* _Stop:
-        pass
+    """Run ``agent`` until ``stop`` (kept for callers; :meth:`Agent.run` itself stops cleanly)."""
+    await agent.run(stop)
 
 
 async def run_service(cfg: LaneConfig, config_path: Path | None = None) -> int:

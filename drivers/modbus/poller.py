@@ -13,6 +13,7 @@ condition while another is still active re-reports the remaining one instead of 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -96,9 +97,14 @@ class PollSupervisor:
         on_up: Callable[[], None],
     ) -> None:
         """Poll forever (until cancelled); the link is closed on the way out."""
+        task = asyncio.current_task()
         try:
             while True:
                 delay = await self._once(cycle, on_down, on_up)
+                if task is not None and task.cancelling():
+                    # Python 3.11's asyncio.wait_for (inside pymodbus) can swallow a cancellation that
+                    # lands as a reply arrives; honour it here so the lane can always shut down.
+                    raise asyncio.CancelledError
                 await self._sleep(delay)
         finally:
             self.link.close()
