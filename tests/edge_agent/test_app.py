@@ -158,3 +158,42 @@ def test_a_pi_camera_off_a_pi_is_a_clear_startup_error(tmp_path: Path) -> None:
                 pass
 
     asyncio.run(main())
+
+
+def test_a_component_that_ignores_cancellation_cannot_hold_the_lane_open(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge_agent.app as app_module
+    from edge_agent.health import DeviceHealth
+    from edge_agent.sources import Emit
+
+    monkeypatch.setattr(app_module, "SHUTDOWN_S", 0.3)
+    release = asyncio.Event()
+
+    class Stubborn:
+        """A badly behaved source: swallows its cancellation until released."""
+
+        name = "stubborn"
+
+        async def run(self, emit: Emit) -> None:
+            while not release.is_set():
+                try:
+                    await asyncio.sleep(0.01)
+                except asyncio.CancelledError:
+                    continue
+
+        def health(self) -> DeviceHealth:
+            return DeviceHealth(self.name, "test")
+
+    async def main() -> None:
+        async with lane(tmp_path, mosquitto) as ln:
+            ln.agent.sources.append(Stubborn())
+            stop = asyncio.Event()
+            stop.set()
+            await asyncio.wait_for(run_agent(ln.agent, stop), 5)  # returns despite the stubborn task
+            signal = ln.agent.signal
+        assert signal.aspect is SignalAspect.RED
+        release.set()
+        await asyncio.sleep(0.05)
+
+    asyncio.run(main())
