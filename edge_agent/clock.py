@@ -65,3 +65,15 @@ class ScaledClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of lane time (``seconds / factor`` of wall time)."""
         await asyncio.sleep(max(0.0, seconds) / self.factor)
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> None:
+    """Sleep ``seconds`` of lane time, or less if ``wake`` is set meanwhile."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waker = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, waker):
+            task.cancel()
+        await asyncio.gather(sleeper, waker, return_exceptions=True)

@@ -26,7 +26,7 @@ from drivers.modbus.client import Backoff, ModbusLink
 from drivers.modbus.line import cycle_time
 from drivers.modbus.poller import Conditions, PollSupervisor, Transition
 from drivers.modbus.regmap import Point, PointType, Table, decode, plan_reads
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, sleep_or_wake
 from edge_agent.config.sensors import AnyLoopsConfig, GpioLoopsConfig, ModbusLoopsConfig
 from edge_agent.domain import DeviceFault, LoopEvent
 from edge_agent.health import DeviceHealth, DeviceState
@@ -247,12 +247,4 @@ class LoopSource:
 
     async def _wait(self, seconds: float) -> None:
         """Sleep ``seconds`` of lane time or until a GPIO edge arrives."""
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, waker):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await sleep_or_wake(self._clock, seconds, self._wake)

@@ -31,7 +31,7 @@ from typing import Any
 
 from drivers.gpio import open_backend
 from drivers.gpio.base import DigitalIO
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, sleep_or_wake
 from edge_agent.config.signal import GpioConfig, SignalConfig
 from edge_agent.domain import SignalAspect
 
@@ -286,14 +286,7 @@ class TrafficSignal:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` of lane time, or less if something changes."""
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, waker):
-                task.cancel()
-            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        await sleep_or_wake(self._clock, seconds, self._wake)
 
     async def _to_red(self, reason: str) -> None:
         dark = self.cfg.dark_ms / 1000.0

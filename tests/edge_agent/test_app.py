@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +15,12 @@ from edge_agent.clock import ScaledClock
 from edge_agent.domain import SignalAspect
 from edge_agent.lane import Outcome
 from hw_sim.camera import SimCamera, SimCameraRig
-from hw_sim.demo import demo_config
 from hw_sim.modbus_loops import LoopCard
 from hw_sim.modbus_wim import WimController
 from hw_sim.player import Layout, Player
 from hw_sim.rfid import SimulatedRfidReader
 from hw_sim.scenario import generate
+from tests.lanes import sim_config
 from tests.mosquitto import Mosquitto
 
 
@@ -38,8 +37,6 @@ class Lane:
 @contextlib.asynccontextmanager
 async def lane(tmp_path: Path, broker: Mosquitto, on_outcome: object = None) -> AsyncIterator[Lane]:
     clock = ScaledClock(20.0)
-    key = tmp_path / "central.key"
-    key.write_bytes(secrets.token_bytes(32))
     async with contextlib.AsyncExitStack() as stack:
         rfid = await stack.enter_async_context(SimulatedRfidReader("r2000", link_path=tmp_path / "rfid0"))
         wim = await stack.enter_async_context(WimController())
@@ -47,15 +44,8 @@ async def lane(tmp_path: Path, broker: Mosquitto, on_outcome: object = None) -> 
         rig = SimCameraRig()
         for name in ("front", "container"):
             rig.add(SimCamera(name, clock=clock.monotonic, sleep=clock.sleep, fps=4.0))
-        cfg = demo_config(
-            Layout(),
-            rfid_port=rfid.port,
-            wim_url=wim.url,
-            loops_url=loops.url,
-            store=tmp_path / "lane.sqlite3",
-            mqtt_url=broker.url,
-            key_file=key,
-            camera_fps=4.0,
+        cfg = sim_config(
+            tmp_path, rfid_port=rfid.port, wim_url=wim.url, loops_url=loops.url, mqtt_url=broker.url
         )
         agent = Agent(cfg, clock=clock, hooks=Hooks(rig.cameras, on_outcome))  # type: ignore[arg-type]
         await stack.enter_async_context(agent)
@@ -136,18 +126,7 @@ def test_a_pi_camera_off_a_pi_is_a_clear_startup_error(tmp_path: Path) -> None:
     from drivers.errors import BackendUnavailable
     from edge_agent.config import validate_config
 
-    key = tmp_path / "central.key"
-    key.write_bytes(secrets.token_bytes(32))
-    base = demo_config(
-        Layout(),
-        rfid_port="/dev/null",
-        wim_url="tcp://127.0.0.1:1",
-        loops_url="tcp://127.0.0.1:2",
-        store=tmp_path / "lane.sqlite3",
-        mqtt_url="mqtt://127.0.0.1:1",
-        key_file=key,
-        camera_fps=4.0,
-    )
+    base = sim_config(tmp_path)
     data = base.model_dump(mode="json")
     data["devices"]["cameras"] = {"front": {"backend": "picamera2", "role": "plate"}}
     cfg = validate_config(data)

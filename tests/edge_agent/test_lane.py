@@ -14,11 +14,11 @@ from edge_agent.lane import Lane, Outcome
 from edge_agent.reference import ReferenceData
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox, Priority
-from hw_sim.demo import demo_config
 from hw_sim.player import Layout, Player
 from hw_sim.scenario import generate
 from tests.clocks import ManualClock
 from tests.edge_agent.test_tracker import EventWorld
+from tests.lanes import sim_config
 
 
 class RecordingSignal:
@@ -43,18 +43,7 @@ class RecordingSignal:
 
 
 def config(tmp_path: Path) -> LaneConfig:
-    key = tmp_path / "k"
-    key.write_bytes(b"x" * 32)
-    return demo_config(
-        Layout(),
-        rfid_port="/dev/null",
-        wim_url="tcp://127.0.0.1:1",
-        loops_url="tcp://127.0.0.1:2",
-        store=tmp_path / "lane.sqlite3",
-        mqtt_url="mqtt://127.0.0.1:1",
-        key_file=key,
-        camera_fps=4,
-    )
+    return sim_config(tmp_path)
 
 
 async def drive(

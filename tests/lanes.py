@@ -1,0 +1,33 @@
+"""A simulated lane's config for tests that build the agent from parts."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from edge_agent.config import LaneConfig
+from hw_sim.demo import demo_config
+from hw_sim.player import Layout
+
+
+def sim_config(
+    tmp_path: Path,
+    *,
+    rfid_port: str = "/dev/null",
+    wim_url: str = "tcp://127.0.0.1:1",
+    loops_url: str = "tcp://127.0.0.1:2",
+    mqtt_url: str = "mqtt://127.0.0.1:1",
+) -> LaneConfig:
+    """The demo lane's config with a fresh central key and store under ``tmp_path``."""
+    key = tmp_path / "central.key"
+    key.write_bytes(secrets.token_bytes(32))
+    return demo_config(
+        Layout(),
+        rfid_port=rfid_port,
+        wim_url=wim_url,
+        loops_url=loops_url,
+        store=tmp_path / "lane.sqlite3",
+        mqtt_url=mqtt_url,
+        key_file=key,
+        camera_fps=4.0,
+    )
