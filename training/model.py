@@ -1,11 +1,11 @@
 """The recognition network: a small convolutional CTC reader (no recurrent layers, so it quantises to int8).
 
-Input: (H, W, 1) grayscale in [0, 1]. Four conv blocks shrink height by 16 and width by 4; a final conv
-folds the remaining height into ``rows`` text rows (1 for plates, 2 for container codes painted in one
-or two lines), which are laid end to end as one sequence (top row first), so a two-line code is read
-line by line. A global context vector (the mean over the sequence) is added to every step, telling
-each column whether the code is laid out in one line or two. Two 1-D convs along the sequence, then
-per-step logits over ``0-9A-Z`` + blank.
+Input: (H, W, 1) grayscale in [0, 1], one line of text (a container code painted in two lines arrives
+with its lines laid end to end by ``edge_agent.recognition.preprocess_lines``). Four conv blocks shrink
+height by 16 and width by 4 (plates: by 2, so narrow repeated characters such as ``II`` get the
+blank step CTC needs between them); a final conv folds the remaining height away, leaving one feature
+vector per 2- or 4-pixel column. A global context vector (the mean over the sequence) is added to
+every step; two 1-D convs along the sequence; per-step logits over ``0-9A-Z`` + blank (CTC).
 """
 
 from __future__ import annotations
@@ -24,25 +24,23 @@ def _block(x: tf.Tensor, filters: int, pool: tuple[int, int]) -> tf.Tensor:
 
 def build(
     input_hw: tuple[int, int],
-    rows: int,
+    step_px: int = 4,
     width: int = 96,
     channels: tuple[int, int, int, int] = (8, 16, 32, 48),
 ) -> tf.keras.Model:
-    """The logits model: (batch, H, W, 1) -> (batch, rows * W / 4, NUM_CLASSES)."""
+    """The logits model: (batch, H, W, 1) -> (batch, W / step_px, NUM_CLASSES); ``step_px`` is 2 or 4."""
     h, w = input_hw
-    if h % 16 or w % 4 or (h // 16) % rows:
-        raise ValueError(f"input {input_hw} does not fold into {rows} rows")
+    if h % 16 or w % step_px or step_px not in (2, 4):
+        raise ValueError(f"input {input_hw}: height must be a multiple of 16, width of step_px (2 or 4)")
     inp = tf.keras.Input((h, w, 1), name="image")
     x = _block(inp, channels[0], (2, 2))
-    x = _block(x, channels[1], (2, 2))
+    x = _block(x, channels[1], (2, step_px // 2))
     x = _block(x, channels[2], (2, 1))
     x = _block(x, channels[3], (2, 1))
-    fold = h // 16 // rows
-    x = tf.keras.layers.Conv2D(width, (fold, 1), strides=(fold, 1), use_bias=False)(x)
+    x = tf.keras.layers.Conv2D(width, (h // 16, 1), use_bias=False)(x)  # fold the height away
     x = tf.keras.layers.BatchNormalization()(x)
     x = tf.keras.layers.ReLU()(x)
-    steps = rows * (w // 4)
-    x = tf.keras.layers.Reshape((steps, width))(x)
+    x = tf.keras.layers.Reshape((w // step_px, width))(x)
     ctx = tf.keras.layers.GlobalAveragePooling1D()(x)
     ctx = tf.keras.layers.Dense(width, activation="relu")(ctx)
     ctx = tf.keras.layers.Reshape((1, width))(ctx)

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge_agent.codes import check_digit
-from edge_agent.recognition import CHARSET, preprocess
+from edge_agent.recognition import CHARSET, preprocess, preprocess_lines
 from hw_sim.render import CONTAINER_ROI, PLATE_ROI, Roi, render_frame
 from hw_sim.world import Scene
 
@@ -36,15 +36,18 @@ class ModelShape:
     input_hw: tuple[int, int]
     roi: Roi
     max_len: int
-    rows: int  # text lines the model reads, top to bottom (its output sequence is rows x columns)
+    max_lines: int  # 1: the ROI as is (preprocess); more: lines found and laid end to end
+    wide_only: bool  # keep only 16:9 frames (the region's aspect then carries the O/0 width cue)
+    step_px: int  # input columns per output step (CTC time resolution)
 
 
 SHAPES = {
-    "plate": ModelShape("plate", (48, 128), PLATE_ROI, 8, 1),
-    "container": ModelShape("container", (64, 128), CONTAINER_ROI, 11, 2),
+    "plate": ModelShape("plate", (48, 128), PLATE_ROI, 8, 1, wide_only=True, step_px=2),
+    "container": ModelShape("container", (32, 256), CONTAINER_ROI, 11, 2, wide_only=False, step_px=4),
 }
 
 FRAME_SIZES = ((640, 360), (640, 360), (640, 360), (800, 450), (480, 270), (640, 480))
+"""Frame sizes drawn per sample; a ``wide_only`` model drops the samples that draw the 4:3 one."""
 ILLEGIBLE_SHARE = 0.12
 _LENGTHS = (1, 2, 3, 4, 5, 6, 7, 8)
 _LENGTH_P = (0.02, 0.03, 0.05, 0.08, 0.12, 0.25, 0.30, 0.15)
@@ -72,14 +75,19 @@ def random_container(rng: np.random.Generator) -> str:
     return f"{owner}{category}{serial}{digit}"
 
 
-def sample(shape: ModelShape, seed: int, *, augment: bool = True) -> tuple[np.ndarray, str]:
-    """One (input, label) pair; the label is ``""`` for an illegible plate or no readable code."""
+def sample(shape: ModelShape, seed: int, *, augment: bool = True) -> tuple[np.ndarray, str] | None:
+    """One (input, label) pair; the label is ``""`` for an illegible plate or no readable code.
+
+    ``None`` when the seed draws a frame size the model does not train on (see ``wide_only``).
+    """
     rng = np.random.default_rng([seed, 7])
     text: str | None = None
     if rng.random() >= ILLEGIBLE_SHARE:
         text = random_plate(rng) if shape.role == "plate" else random_container(rng)
     scene = Scene(text, None) if shape.role == "plate" else Scene(None, text)
     size = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
+    if shape.wide_only and size[0] * 9 != size[1] * 16:
+        return None
     frame = render_frame(scene, shape.role, seed=seed, size=size)
     roi = shape.roi
     if augment:
@@ -87,25 +95,29 @@ def sample(shape: ModelShape, seed: int, *, augment: bool = True) -> tuple[np.nd
         dw, dh = (x1 - x0) * 0.04, (y1 - y0) * 0.04
         jx, jy = rng.uniform(-dw, dw, 2), rng.uniform(-dh, dh, 2)
         roi = (x0 + jx[0], y0 + jy[0], x1 + jx[1], y1 + jy[1])
+    if shape.max_lines > 1:
+        return preprocess_lines(frame, roi, shape.input_hw, shape.max_lines), text or ""
     return preprocess(frame, roi, shape.input_hw), text or ""
 
 
 def _work(args: tuple[str, int, int, bool]) -> tuple[np.ndarray, list[str]]:
     name, start, count, augment = args
     shape = SHAPES[name]
-    xs = np.empty((count, *shape.input_hw), dtype=np.uint8)
+    kept: list[np.ndarray] = []
     labels: list[str] = []
     for i in range(count):
-        x, label = sample(shape, start + i, augment=augment)
-        xs[i] = np.round(x * 255.0).astype(np.uint8)
-        labels.append(label)
+        got = sample(shape, start + i, augment=augment)
+        if got is not None:
+            kept.append(np.round(got[0] * 255.0).astype(np.uint8))
+            labels.append(got[1])
+    xs = np.stack(kept) if kept else np.empty((0, *shape.input_hw), dtype=np.uint8)
     return xs, labels
 
 
 def synthesise(
     name: str, count: int, seed: int, *, augment: bool = True, workers: int = 2
 ) -> tuple[np.ndarray, list[str]]:
-    """``count`` samples for model ``name`` from seeds ``seed .. seed+count-1`` (uint8 inputs, labels)."""
+    """The samples of model ``name`` from seeds ``seed .. seed+count-1`` (uint8 inputs, labels)."""
     chunk = max(1, count // (workers * 8))
     jobs = [(name, seed + s, min(chunk, count - s), augment) for s in range(0, count, chunk)]
     if workers <= 1:

@@ -30,7 +30,8 @@ import model as net  # noqa: E402
 import synth  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from edge_agent.recognition import CHARSET, _area_weights, ctc_greedy, preprocess  # noqa: E402
+from edge_agent import recognition  # noqa: E402
+from edge_agent.recognition import CHARSET, ctc_greedy  # noqa: E402
 
 TRAIN_SEED = 1_000_000
 VAL_SEED = 5_000_000
@@ -41,7 +42,9 @@ def _data_key() -> str:
     h = hashlib.sha256()
     for rel in ("synth.py", "../hw_sim/render.py"):
         h.update((HERE / rel).read_bytes())
-    for fn in (preprocess, _area_weights):
+    for fn in (recognition.roi_pixels, recognition._area_weights, recognition.preprocess,
+               recognition._luma_roi, recognition._stretch, recognition._resample, recognition.find_lines,
+               recognition.preprocess_lines):
         h.update(inspect.getsource(fn).encode())
     return h.hexdigest()[:12]
 
@@ -77,7 +80,7 @@ def train(name: str, xs: np.ndarray, labels: list[str], val: tuple[np.ndarray, l
     """Train the logits model with CTC loss; prints validation exact-match after each epoch."""
     shape = synth.SHAPES[name]
     tf.keras.utils.set_random_seed(seed)
-    model = net.build(shape.input_hw, shape.rows)
+    model = net.build(shape.input_hw, shape.step_px)
     dense, lengths = encode(labels, shape.max_len)
     steps_per_epoch = len(labels) // batch
     schedule = tf.keras.optimizers.schedules.CosineDecay(3e-3, epochs * steps_per_epoch, alpha=0.02,
