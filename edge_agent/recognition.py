@@ -195,11 +195,22 @@ class TfliteRecogniser:
 
     One interpreter per role, each behind its own lock: ``recognise`` may be called from several
     worker threads. Models load when the recogniser is built, so a missing model or runtime is a
-    startup error, not a lane fault.
+    startup error, not a lane fault. ``roles`` names the models to load (a lane without a container
+    camera need not ship the container model); recognising an unloaded role is a ``ValueError``.
     """
 
-    def __init__(self, cfg: TfliteRecognitionConfig, *, open_model: OpenModel | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TfliteRecognitionConfig,
+        *,
+        open_model: OpenModel | None = None,
+        roles: tuple[str, ...] = ("plate", "container"),
+    ) -> None:
         from drivers.inference import open_interpreter
+
+        unknown = sorted(set(roles) - {"plate", "container"})
+        if unknown:
+            raise ValueError(f"unknown camera role(s) {unknown}")
 
         opener: OpenModel = open_model or (lambda path: open_interpreter(path, num_threads=cfg.num_threads))
         self.min_confidence = cfg.min_confidence
@@ -208,7 +219,8 @@ class TfliteRecogniser:
             ("plate", cfg.plate_model, cfg.plate_roi.as_tuple()),
             ("container", cfg.container_model, cfg.container_roi.as_tuple()),
         ):
-            self._models[role] = (opener(Path(path)), threading.Lock(), roi)
+            if role in roles:
+                self._models[role] = (opener(Path(path)), threading.Lock(), roi)
         self.below_floor = 0
 
     def read_text(self, image: npt.NDArray[np.uint8], role: str) -> tuple[str, float]:

@@ -2,10 +2,11 @@
 
 Input: (H, W, 1) grayscale in [0, 1], one line of text (a container code painted in two lines arrives
 with its lines laid end to end by ``edge_agent.recognition.preprocess_lines``). Four conv blocks shrink
-height by 16 and width by 4 (plates: by 2, so narrow repeated characters such as ``II`` get the
-blank step CTC needs between them); a final conv folds the remaining height away, leaving one feature
-vector per 2- or 4-pixel column. A global context vector (the mean over the sequence) is added to
-every step; two 1-D convs along the sequence; per-step logits over ``0-9A-Z`` + blank (CTC).
+height by 16 and width by ``step_px`` (4 for both shipped models; 2 gives narrow repeated characters
+such as ``II`` more room but did not converge within the CPU budget); a final conv folds the remaining
+height away, leaving one feature vector per ``step_px`` columns. A global context vector (the mean over
+the sequence) is added to every step; two 1-D convs along the sequence; per-step logits over
+``0-9A-Z`` + blank (CTC).
 """
 
 from __future__ import annotations

@@ -39,11 +39,14 @@ class ModelShape:
     max_lines: int  # 1: the ROI as is (preprocess); more: lines found and laid end to end
     wide_only: bool  # keep only 16:9 frames (the region's aspect then carries the O/0 width cue)
     step_px: int  # input columns per output step (CTC time resolution)
+    epochs: int  # training epochs of the shipped model
 
 
 SHAPES = {
-    "plate": ModelShape("plate", (48, 128), PLATE_ROI, 8, 1, wide_only=True, step_px=2),
-    "container": ModelShape("container", (32, 256), CONTAINER_ROI, 11, 2, wide_only=False, step_px=4),
+    "plate": ModelShape("plate", (48, 128), PLATE_ROI, 8, 1, wide_only=True, step_px=4, epochs=7),
+    "container": ModelShape(
+        "container", (32, 256), CONTAINER_ROI, 11, 2, wide_only=False, step_px=4, epochs=6
+    ),
 }
 
 FRAME_SIZES = ((640, 360), (640, 360), (640, 360), (800, 450), (480, 270), (640, 480))

@@ -179,7 +179,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--train-count", type=int, default=36000)
     ap.add_argument("--val-count", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=None, help="default: the shipped model's")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--workers", type=int, default=2)
@@ -192,7 +192,8 @@ def main() -> None:
     t_start = time.perf_counter()
     xs, labels = load_or_make(a.model, a.train_count, TRAIN_SEED, True, a.data_dir, a.workers)
     val = load_or_make(a.model, a.val_count, VAL_SEED, False, a.data_dir, a.workers)
-    model = train(a.model, xs, labels, val, a.epochs, a.batch, a.seed)
+    epochs = a.epochs or synth.SHAPES[a.model].epochs
+    model = train(a.model, xs, labels, val, epochs, a.batch, a.seed)
     float_metrics = exact_match(lambda x: tf.nn.softmax(model(x, training=False)).numpy(), *val)
     blob = convert(model, xs[:400])
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +206,7 @@ def main() -> None:
         "train_seed": TRAIN_SEED,
         "val_samples": a.val_count,
         "val_seed": VAL_SEED,
-        "epochs": a.epochs,
+        "epochs": epochs,
         "float": float_metrics,
         "int8": exact_match(predict, *val),
         "int8_floor_0.5": exact_match(predict, *val, floor=0.5),
