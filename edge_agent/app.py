@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal as os_signal
 from collections.abc import Callable, Mapping
@@ -27,7 +26,6 @@ from edge_agent.config import LaneConfig
 from edge_agent.domain import DeviceFault, SignalAspect
 from edge_agent.errors import CommandRejected, ConfigError
 from edge_agent.health import DeviceHealth
-from edge_agent.ids import new_id
 from edge_agent.journal import Journal
 from edge_agent.lane import Lane, Outcome
 from edge_agent.reference import ReferenceData
@@ -68,7 +66,7 @@ class Agent:
         self.hooks = hooks or Hooks()
         self._stack = contextlib.AsyncExitStack()
         self.sources: list[EventSource] = []
-        self._publishing: set[asyncio.Task[bool]] = set()
+        self._publishing: set[asyncio.Task[str]] = set()
         self.store: Store
         self.outbox: Outbox
         self.reference: ReferenceData
@@ -101,6 +99,7 @@ class Agent:
 
         cfg, clock, stack = self.cfg, self.clock, self._stack
         self.store = await stack.enter_async_context(Store(cfg.storage))
+        self.store.on_fault_change = self._on_store_fault
         self.outbox = await stack.enter_async_context(Outbox(self.store))
         stack.push_async_callback(self._flush_publishing)  # before the outbox and store close
         self.reference = ReferenceData(self.store)
@@ -260,16 +259,8 @@ class Agent:
         }
 
     def _publish(self, kind: str, payload: dict[str, Any], priority: int) -> None:
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        task = asyncio.get_running_loop().create_task(
-            self.outbox.put(
-                msg_id=str(payload.get("event_id") or payload.get("fault_id") or new_id()),
-                topic=self.uplink.topic(kind),
-                payload=body,
-                priority=priority,
-                kind=kind,
-            )
-        )
+        """Send upstream through the one way out (the uplink's outbox, or its memory when the store fails)."""
+        task = asyncio.get_running_loop().create_task(self.uplink.emit(kind, payload, priority=priority))
         self._publishing.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._published)
 
@@ -278,15 +269,31 @@ class Agent:
         if self._publishing:
             await asyncio.wait(set(self._publishing), timeout=5.0)
 
-    def _published(self, task: asyncio.Task[bool]) -> None:
+    def _published(self, task: asyncio.Task[str]) -> None:
         self._publishing.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("could not queue a message upstream: %r", exc)
-        else:
-            self.uplink.kick()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not queue a message upstream: %r", task.exception())
+
+    def _on_store_fault(self, detail: str | None) -> None:
+        """The store cannot write (disk full, I/O error): red, and say so upstream (from memory)."""
+        from edge_agent.uplink.messages import fault_message
+
+        signal: TrafficSignal | None = getattr(self, "signal", None)
+        if signal is not None:
+            if detail is not None:
+                signal.fault("storage", detail)
+            else:
+                signal.clear_fault("storage")
+        if getattr(self, "uplink", None) is not None:
+            payload = fault_message(
+                self.cfg.site_id,
+                self.cfg.lane_id,
+                "store",
+                "storage",
+                detail is not None,
+                detail or "writes succeed",
+            )
+            self._publish("fault", payload, Priority.DECISION)
 
     def _on_device_fault(self, fault: DeviceFault) -> None:
         from edge_agent.uplink.messages import fault_message

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent.domain import Passage, TagKind
+from edge_agent.plate_vote import vote_payload
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox
 
@@ -67,6 +68,7 @@ def passage_payload(
             "container_check_ok": container.check_ok if container else None,
             "speed_kmh": p.speed_kmh,
         },
+        "plate_vote": vote_payload(p.plate_vote),
         "driver": {"fast_card": cards[0].epc if len(cards) == 1 else None},
         "seals": sorted(t.seal_id or t.epc for t in p.tags_of(TagKind.ESEAL)),
         "wim": None
@@ -125,6 +127,38 @@ class Journal:
             self._outbox.enqueue(
                 conn,
                 msg_id=payload["passage_id"],
+                topic=self._topic,
+                payload=body,
+                priority=self._priority,
+                kind="passage",
+            )
+
+        await self._store.write(txn)
+
+    async def amend(self, payload: dict[str, Any]) -> None:
+        """Replace a recorded decision (``revision`` 2): the journal row, and a second message upstream.
+
+        The amendment goes as its own message (id ``<passage_id>:2``, same ``passage_id`` in the body)
+        that supersedes the first: the first may already be on the wire, so it is never rewritten.
+        """
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        pid = payload["passage_id"]
+
+        def txn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE passage SET decided_at = ?, decision = ?, reasons = ?, payload = ? "
+                "WHERE passage_id = ?",
+                (
+                    payload["decided_at"],
+                    payload["decision"],
+                    json.dumps(payload["reasons"]),
+                    body.decode(),
+                    pid,
+                ),
+            )
+            self._outbox.enqueue(
+                conn,
+                msg_id=f"{pid}:2",
                 topic=self._topic,
                 payload=body,
                 priority=self._priority,

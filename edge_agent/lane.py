@@ -4,21 +4,27 @@ Order of work for every passage (the safety and durability argument in one place
 
 1. the tracker says the passage is complete (all its reads are in);
 2. :func:`edge_agent.decision.decide` decides it against the reference data (pure);
-3. if the lane is closed or the signal is faulted, a release becomes a referral (``lane_closed``);
+3. a release is put to the signal, the one judge of whether green may be given now: when it refuses
+   (lane closed, officer hold, a fault), the passage is recorded as the referral the truck will see,
+   with the signal's reason (``lane_closed``, ``officer_hold``, ``device_fault``);
 4. the journal commits the passage *and* its upstream message in one transaction;
-5. only then is the decision acted on: green for a release; nothing for a referral (red stays);
+5. only then is the decision acted on: green for a release; nothing for a referral (red stays). If the
+   signal's state changed during the commit and it now refuses, the record is amended (revision 2);
 6. when the vehicle's tail clears the exit loop, its green is revoked (amber, then red).
 
-Any exception escaping this loop ends the agent, and the signal's context manager turns red.
+When the store cannot take a write (disk full, I/O error) the store faults the signal red; what could
+not be written waits in memory (bounded) and is written, in order, once writes succeed again. Any
+other exception escaping this loop ends the agent, and the signal's context manager turns red.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,26 +33,25 @@ from edge_agent.clock import Clock
 from edge_agent.config import LaneConfig
 from edge_agent.decision import decide
 from edge_agent.domain import Decision, DeviceFault, LaneEvent, Passage, Reason, Verdict
+from edge_agent.errors import StoreError
 from edge_agent.journal import Journal, passage_payload
+from edge_agent.plate_vote import vote as vote_plates
 from edge_agent.reference import ReferenceData
+from edge_agent.signal import Refusal
 from edge_agent.tracker import PassageTracker
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.05  # wall seconds between tracker ticks
+RETRY_S = 1.0  # wall seconds between attempts to write what the store refused
+MAX_UNSAVED = 1000  # writes held in memory while the store refuses them (oldest dropped past this)
 
 
 class SignalLike(Protocol):
     """The part of :class:`edge_agent.signal.TrafficSignal` the lane drives."""
 
-    @property
-    def closed(self) -> bool:
-        """Whether the lane is closed."""
-        ...
-
-    @property
-    def faults(self) -> set[str]:
-        """Active signal faults."""
+    def refusal(self, passage_id: str | None = None) -> Refusal | None:
+        """Why green may not be given now for this passage, or None."""
         ...
 
     def grant(self, passage_id: str) -> bool:
@@ -106,6 +111,7 @@ class Lane:
             exit_loop=cfg.devices.loops.exit,
         )
         self.last_event_mono: float | None = None
+        self._unsaved: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
 
     def apply_config(self, cfg: LaneConfig) -> None:
         """Judge the next passages with ``cfg`` (a reload of safe fields: policy and thresholds)."""
@@ -126,6 +132,7 @@ class Lane:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._ticker())
             tg.create_task(self._worker())
+            tg.create_task(self._retrier())
 
     async def _ticker(self) -> None:
         while True:
@@ -139,21 +146,78 @@ class Lane:
                 await self._decide(passage, ready_at)
             else:
                 self._signal.revoke(passage.passage_id)
-                await self._journal.closed(passage.passage_id, self._clock.utcnow())
+                closed = functools.partial(self._journal.closed, passage.passage_id, self._clock.utcnow())
+                await self._write(f"closed {passage.passage_id}", closed)
+
+    async def _write(self, what: str, write: Callable[[], Awaitable[None]]) -> bool:
+        """Write now, in order behind anything held back; hold it in memory if the store refuses."""
+        if not self._unsaved:
+            try:
+                await write()
+                return True
+            except StoreError as exc:
+                log.error("lane: %s not written (%s); held in memory until the store recovers", what, exc)
+        self.counters["writes_held"] += 1
+        self._unsaved.append((what, write))
+        if len(self._unsaved) > MAX_UNSAVED:
+            lost, _ = self._unsaved.popleft()
+            self.counters["writes_lost"] += 1
+            log.critical("lane: %d writes held in memory; gave up on the oldest (%s)", MAX_UNSAVED, lost)
+        return False
+
+    async def _retrier(self) -> None:
+        while True:
+            await asyncio.sleep(RETRY_S)
+            while self._unsaved:
+                what, write = self._unsaved[0]
+                try:
+                    await write()
+                except StoreError:
+                    break
+                self._unsaved.popleft()
+                self.counters["writes_recovered"] += 1
+                log.info("lane: %s written after the store recovered", what)
+
+    @property
+    def unsaved(self) -> int:
+        """Writes held in memory because the store refused them."""
+        return len(self._unsaved)
 
     async def _decide(self, p: Passage, ready_at: float) -> None:
         cfg = self._cfg
         decided_at: datetime = self._clock.utcnow()
+        p.plate_vote = vote_plates(p.plates, cfg.policy.min_plate_confidence)
         decision = decide(p, self._reference.view, cfg.policy, cfg.geometry, decided_at.date())
-        if decision.released and (self._signal.closed or self._signal.faults):
-            decision = Decision.refer(Reason.LANE_CLOSED, matched_record=decision.matched_record)
+        if decision.released:
+            decision = self._as_seen(p, decision)
         p.decision = decision
         latency_ms = (time.perf_counter() - ready_at) * 1000.0
         payload = passage_payload(
             p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at, latency_ms=latency_ms
         )
-        await self._journal.commit(payload)  # durable before anything is acted on
+        try:
+            await self._journal.commit(payload)  # durable before anything is acted on
+        except StoreError as exc:
+            # not recorded, so not acted on: the truck sees red, and that is what gets recorded later
+            log.error("lane: passage %s not journaled (%s): red; held in memory", p.passage_id, exc)
+            if decision.released:
+                decision = Decision.refer(Reason.DEVICE_FAULT, matched_record=decision.matched_record)
+                p.decision = decision
+                payload = passage_payload(
+                    p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at, latency_ms=latency_ms
+                )
+            await self._write(f"passage {p.passage_id}", functools.partial(self._journal.commit, payload))
         green = decision.verdict is Verdict.RELEASE and self._signal.grant(p.passage_id)
+        if decision.released and not green:
+            # a hold, close or fault arrived while the release was being committed: record what
+            # the truck sees (revision 2 supersedes the first message upstream)
+            p.decision = self._as_seen(p, decision, after_commit=True)
+            decision = p.decision
+            amended = passage_payload(
+                p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at, latency_ms=latency_ms
+            ) | {"revision": 2}
+            self.counters["amended"] += 1
+            await self._write(f"amendment of {p.passage_id}", functools.partial(self._journal.amend, amended))
         latency_ms = (time.perf_counter() - ready_at) * 1000.0
         self._notify()
         self.counters[decision.verdict.value] += 1
@@ -166,3 +230,13 @@ class Lane:
         )
         if self._on_outcome is not None:
             self._on_outcome(Outcome(p, payload, latency_ms, green))
+
+    def _as_seen(self, p: Passage, decision: Decision, *, after_commit: bool = False) -> Decision:
+        """A release the signal refuses now becomes the referral the truck sees, with its reason."""
+        refusal = self._signal.refusal(p.passage_id)
+        if refusal is None and after_commit:
+            refusal = Refusal(Reason.LANE_CLOSED, "the signal refused the green")
+        if refusal is None:
+            return decision
+        self.counters[f"refused:{refusal.reason.value}"] += 1
+        return Decision.refer(refusal.reason, matched_record=decision.matched_record)

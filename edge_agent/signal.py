@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
+import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from drivers.gpio import open_backend
 from drivers.gpio.base import DigitalIO
 from edge_agent.clock import Clock, sleep_or_wake
-from edge_agent.config.signal import GpioConfig, SignalConfig
-from edge_agent.domain import SignalAspect
+from edge_agent.config.signal import GpioConfig, SignalConfig, WatchdogConfig
+from edge_agent.domain import Reason, SignalAspect
+from edge_agent.signal_state import StateFile, read_state
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,23 @@ OnFault = Callable[[str, str], None]
 RED, AMBER, GREEN, DARK = SignalAspect.RED, SignalAspect.AMBER, SignalAspect.GREEN, SignalAspect.DARK
 LAMPS = (RED, AMBER, GREEN)
 _MAX_BLOCKED = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why green may not be given now: the referral reason the lane records, and a line for people."""
+
+    reason: Reason
+    detail: str
+
+
+def fail_safe_window_s(cfg: WatchdogConfig) -> float:
+    """How long the loop may stall before the external fail-safe may have forced red behind our back.
+
+    Two heartbeat periods without a toggle (the relay board's timeout must be at least three, see
+    :mod:`edge_agent.watchdog`), and never less than the loop-lag fault threshold.
+    """
+    return max(2 * cfg.heartbeat_ms, cfg.loop_lag_ms) / 1000.0
 
 
 def open_gpio(cfg: GpioConfig) -> DigitalIO:
@@ -84,6 +103,9 @@ class TrafficSignal:
         self._entered = False
         self._exited = False
         self._history: deque[tuple[float, SignalAspect]] = deque(maxlen=1000)
+        self._green_since = 0.0  # lane time the current green came on
+        self._stall_s = fail_safe_window_s(cfg.watchdog)
+        self._state_file = StateFile(cfg.state_file, self.counters) if cfg.state_file is not None else None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._readback_task: asyncio.Task[None] | None = None
@@ -136,15 +158,23 @@ class TrafficSignal:
             "granted": self.granted,
         }
 
-    def _may_grant(self) -> str | None:
+    def refusal(self, passage_id: str | None = None, *, by: str = "lane") -> Refusal | None:
+        """Why green may not be given now (for ``passage_id``, granted ``by``), or None if it may.
+
+        The one judge of the signal's permission: the lane asks it before it commits a release, so
+        what is recorded is what the truck sees; :meth:`grant` asks it again.
+        """
         if self._stopping or not self.healthy:
-            return "signal stopping" if self._stopping else "signal not running"
+            detail = "signal stopping" if self._stopping else "signal not running"
+            return Refusal(Reason.LANE_CLOSED, detail)
         if self._closed_reason is not None:
-            return f"lane closed ({self._closed_reason})"
+            return Refusal(Reason.LANE_CLOSED, f"lane closed ({self._closed_reason})")
         if self._faults:
-            return "faults active: " + ", ".join(sorted(self._faults))
+            return Refusal(Reason.DEVICE_FAULT, "faults active: " + ", ".join(sorted(self._faults)))
         if self._hold_reason is not None:
-            return f"officer hold ({self._hold_reason})"
+            return Refusal(Reason.OFFICER_HOLD, f"officer hold ({self._hold_reason})")
+        if passage_id is not None and by == "lane" and passage_id in self._blocked:
+            return Refusal(Reason.OFFICER_HOLD, f"passage held by officer ({self._blocked[passage_id]})")
         return None
 
     # --- commands (all synchronous, applied by the sequencer task) --------------------------
@@ -157,12 +187,10 @@ class TrafficSignal:
         """
         if not passage_id:
             raise ValueError("passage_id must not be empty")
-        why_not = self._may_grant()
-        if why_not is None and by == "lane" and passage_id in self._blocked:
-            why_not = f"passage held by officer ({self._blocked[passage_id]})"
+        why_not = self.refusal(passage_id, by=by)
         if why_not is not None:
             self.counters["grant_refused"] += 1
-            log.info("green refused for passage %s: %s", passage_id, why_not)
+            log.info("green refused for passage %s: %s", passage_id, why_not.detail)
             return False
         if all(pid != passage_id for pid, _ in self._grants):
             self._grants.append((passage_id, by))
@@ -229,6 +257,21 @@ class TrafficSignal:
             self._persist()
             self._wake.set()
 
+    def lamps_lost(self, reason: str) -> None:
+        """The external fail-safe may have forced red while this process was frozen: red is the truth.
+
+        Every grant is withdrawn and red is commanded at once -- no amber after the board's red --
+        and the next green waits ``min_red_s`` from now, as after any red.
+        """
+        self.counters["lamps_lost"] += 1
+        log.warning("signal: lamps presumed forced red by the fail-safe (%s): starting from red", reason)
+        self._withdraw_all()
+        if self._entered and not self._exited and self._lit is not RED:
+            self._light(None, reason)
+            self._light(RED, reason)
+        self._red_since = self._clock.monotonic()
+        self._wake.set()
+
     def _withdraw_all(self) -> None:
         if self._grants:
             log.info("grants withdrawn: %s", ", ".join(pid for pid, _ in self._grants))
@@ -278,7 +321,7 @@ class TrafficSignal:
 
     # --- the sequencer --------------------------------------------------------------------
     def _want_green(self) -> bool:
-        return bool(self._grants) and self._may_grant() is None
+        return bool(self._grants) and self.refusal() is None
 
     def _keep_green(self) -> bool:
         """Green stays only for the passage it came on for: each truck gets its own green."""
@@ -301,13 +344,25 @@ class TrafficSignal:
 
     async def _to_green(self) -> None:
         self._light(None, "green requested")
+        wall = time.monotonic()
         await self._clock.sleep(self.cfg.dark_ms / 1000.0)
-        if self._want_green():
+        if time.monotonic() - wall > self.cfg.dark_ms / 1000.0 + self._stall_s:
+            # the process stalled in the gap: the fail-safe may have shown red meanwhile
+            self.lamps_lost("stalled before green")
+        elif self._want_green():
             pid, by = self._grants[0]
             self._green_for = pid
+            self._green_since = self._clock.monotonic()
             self._light(GREEN, f"release {pid} by {by}")
-        else:
-            self._light(RED, "green withdrawn during the dark gap")
+            return
+        self._light(RED, "green withdrawn during the dark gap")
+
+    def _expire_green(self) -> None:
+        """The green outlasted ``max_green_s``: withdraw its grant (amber, then red)."""
+        pid = self._green_for
+        self.counters["green_expired"] += 1
+        log.warning("green for passage %s ended after max_green_s = %g s", pid, self.cfg.max_green_s)
+        self._grants = [g for g in self._grants if g[0] != pid]
 
     async def _run(self) -> None:
         try:
@@ -315,6 +370,12 @@ class TrafficSignal:
                 self._wake.clear()
                 if self._lit is GREEN and not self._keep_green():
                     await self._to_red(self._why_red())
+                elif self._lit is GREEN:
+                    left = self._green_since + self.cfg.max_green_s - self._clock.monotonic()
+                    if left <= 0:
+                        self._expire_green()
+                    else:
+                        await self._pause(left)
                 elif self._lit is RED and self._want_green():
                     wait = self._red_since + self.cfg.min_red_s - self._clock.monotonic()
                     if wait > 0:
@@ -329,14 +390,14 @@ class TrafficSignal:
             raise
         except Exception as exc:
             log.exception("signal sequencer failed")
-            self._faults["signal"] = f"sequencer failed: {exc!r}"
-            self._grants.clear()
             self._emergency_red("signal sequencer failed")
+            self.fault("signal", f"sequencer failed: {exc!r}")  # like every fault: counted, sent upstream
 
     def _why_red(self) -> str:
         if self._stopping:
             return "stop"
-        return self._may_grant() or "passage passed"
+        why = self.refusal()
+        return why.detail if why is not None else "passage passed"
 
     # --- lamp read-back -------------------------------------------------------------------
     def check_readback(self) -> None:
@@ -374,40 +435,43 @@ class TrafficSignal:
 
     # --- persisted state ------------------------------------------------------------------
     def _persist(self) -> None:
-        path = self.cfg.state_file
-        if path is None or not self._entered:
+        if self._state_file is None or not self._entered:
             return
         state = {"pid": None if self._exited else os.getpid(), "utc": self._clock.utcnow().isoformat()}
-        state |= self.status()
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
-            tmp.replace(path)
-        except OSError as exc:
-            self.counters["state_write_errors"] += 1
-            if self.counters["state_write_errors"] == 1:
-                log.warning("cannot record signal state in %s: %s", path, exc)
+        self._state_file.save(state | self.status())
 
-    def _restore_closed(self) -> None:
+    async def flush_state(self, timeout_s: float = 2.0) -> bool:
+        """Wait (off the loop) until the state file holds the latest state; False on timeout."""
+        if self._state_file is None:
+            return True
+        return await asyncio.to_thread(self._state_file.flush, timeout_s)
+
+    def _restore(self) -> None:
+        """Lane closed and officer hold survive restarts (a torn or foreign file starts closed)."""
         if self.cfg.start_closed:
             self._closed_reason = "closed at start (config)"
         path = self.cfg.state_file
-        if path is None or not path.exists():
+        if path is None:
             return
         try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
-            if state.get("closed"):
-                self._closed_reason = f"closed before restart: {state.get('closed_reason')}"
-        except (OSError, ValueError, AttributeError) as exc:
+            state = read_state(Path(path))
+        except (OSError, ValueError) as exc:
             log.warning("signal state %s unreadable (%s): starting closed", path, exc)
             self._closed_reason = "signal state unreadable at start"
+            return
+        if state is None:
+            return
+        if state.get("closed"):
+            self._closed_reason = f"closed before restart: {str(state.get('closed_reason'))[:200]}"
+        if state.get("held"):
+            self._hold_reason = f"held before restart: {str(state.get('hold_reason'))[:200]}"
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> TrafficSignal:
         """Set up outputs with red lit from the first instant and start the sequencer."""
         if self._entered:
             raise RuntimeError("a TrafficSignal is entered once")
-        self._restore_closed()
+        self._restore()
         io, pins, off = self._io, self.cfg.pins, self.cfg.pins.active_low
         io.setup_output(pins.red, initial=not off)
         for pin in (pins.amber, pins.green, pins.barrier):
@@ -469,3 +533,5 @@ class TrafficSignal:
                 self._emergency_red(reason)
             self._exited = True
             self._persist()
+            if self._state_file is not None:
+                await asyncio.to_thread(self._state_file.close)

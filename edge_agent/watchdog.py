@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 from drivers.gpio.base import DigitalIO
 from edge_agent.config.signal import WatchdogConfig
-from edge_agent.signal import TrafficSignal
+from edge_agent.signal import TrafficSignal, fail_safe_window_s
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,10 @@ class LaneWatchdog:
             lag = max(0.0, now - due)
             if lag > self.tick_s:
                 due = now  # do not try to catch up missed ticks
+            if self.cfg.heartbeat_pin is not None and self.tick_s + lag > fail_safe_window_s(self.cfg):
+                # no toggle for longer than the external unit tolerates: it may have forced red
+                self.counters["heartbeat_gaps"] += 1
+                self.signal.lamps_lost(f"no heartbeat for {(self.tick_s + lag) * 1000:.0f} ms")
             try:
                 self._tick(lag, now)
             except Exception as exc:  # a dead heartbeat output: stop feeding anything

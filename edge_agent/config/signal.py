@@ -7,7 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from edge_agent.config.base import Model
+from edge_agent.config.base import Floor, Model
+
+AMBER_FLOOR = Floor(3.0, "traffic practice: the shortest yellow change interval is 3 s")
+DARK_FLOOR = Floor(10, "a lamp relay needs up to 10 ms to release before the next one closes")
+MIN_RED_FLOOR = Floor(1.0, "a red shorter than 1 s between two greens is a flicker, not a stop")
 
 
 class SimGpioConfig(Model):
@@ -82,10 +86,34 @@ class SignalConfig(Model):
 
     gpio: GpioConfig = SimGpioConfig()
     pins: SignalPins = SignalPins()
-    amber_s: float = Field(3.0, ge=0, le=30, description="Minimum amber before red.")
-    dark_ms: int = Field(20, ge=0, le=1000, description="Break-before-make gap between aspects.")
-    min_red_s: float = Field(
-        1.0, ge=0, le=60, description="Red shown at least this long before the next green."
+    amber_s: Annotated[float, AMBER_FLOOR] = Field(
+        3.0,
+        ge=0,
+        le=30,
+        description="Minimum amber before red. Floor 3 s: the shortest yellow change interval of "
+        "traffic-signal practice (MUTCD 4D.26 and most national rules), the time a driver at the "
+        "line needs to stop or clear.",
+    )
+    dark_ms: Annotated[int, DARK_FLOOR] = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Break-before-make gap between aspects. Floor 10 ms: longer than a lamp relay's "
+        "release time, so two lamps' contacts are never closed at once.",
+    )
+    min_red_s: Annotated[float, MIN_RED_FLOOR] = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Red shown at least this long before the next green. Floor 1 s: a red a driver "
+        "can see between two trucks' greens, never a flicker.",
+    )
+    max_green_s: float = Field(
+        60.0,
+        ge=1,
+        le=600,
+        description="Longest any green may last: a green whose passage never clears the stop line "
+        "(a lost or stopped truck, an officer release) ends here.",
     )
     readback: ReadbackConfig | None = None
     watchdog: WatchdogConfig = WatchdogConfig()

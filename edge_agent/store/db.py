@@ -99,6 +99,11 @@ class Store:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._after_commit: list[Callable[[], None]] = []  # store thread only
+        self.fault: str | None = None
+        """Why the last write failed on the storage itself (disk full, I/O error); None once one succeeds."""
+        self.on_fault_change: Callable[[str | None], None] | None = None
+        """Called on the loop when :attr:`fault` is set or cleared (the agent faults the signal red)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -142,8 +147,35 @@ class Store:
         (disk full, corrupt file, I/O error) are raised as :class:`StoreError`. Cancelling the caller
         does not cancel a job already queued.
         """
-        result: T = await self._submit(fn, "write")
+        try:
+            result: T = await self._submit(fn, "write")
+        except StoreError as exc:
+            if not self._closed:
+                self._set_fault(str(exc))
+            raise
+        if self.fault is not None:
+            self._set_fault(None)
         return result
+
+    def on_commit(self, fn: Callable[[], None]) -> None:
+        """From inside a write transaction (store thread): run ``fn`` only once it has committed.
+
+        How in-memory state that mirrors the file (counters, quota state) stays consistent with it:
+        a transaction that rolls back (disk full, an exception) leaves it untouched.
+        """
+        self._after_commit.append(fn)
+
+    def _set_fault(self, detail: str | None) -> None:
+        if detail == self.fault:
+            return
+        self.fault = detail
+        if detail is None:
+            log.warning("store %s: writes succeed again", self.path)
+        if self.on_fault_change is not None:
+            try:
+                self.on_fault_change(detail)
+            except Exception:
+                log.exception("store fault callback failed")
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in a read-only snapshot on the store thread; return its result."""
@@ -286,16 +318,25 @@ class Store:
             raise
 
     def _in_write(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        self._after_commit.clear()
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
             conn.execute("COMMIT")
         except BaseException:
+            self._after_commit.clear()
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # a failed ROLLBACK must not hide the cause
+                    conn.execute("ROLLBACK")
             self.counters["rollbacks"] += 1
             raise
         self.counters["commits"] += 1
+        after, self._after_commit = self._after_commit, []
+        for cb in after:
+            try:
+                cb()
+            except Exception:
+                log.exception("store: after-commit callback failed")
         return result
 
     def _in_read(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> Any:

@@ -216,7 +216,7 @@ class Outbox:
             ),
         )
         if cur.rowcount == 0:
-            self.counters["duplicate_enqueue"] += 1
+            self.store.on_commit(lambda: self.counters.update(["duplicate_enqueue"]))
             return False
         self._apply_quota(conn)
         return True
@@ -311,7 +311,7 @@ class Outbox:
                 ):
                     kinds[str(kind)] += 1
                 conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)  # noqa: S608
-            self._delivered.update(kinds)
+            self.store.on_commit(lambda: self._delivered.update(kinds))
             if self._state is not QuotaState.OK:
                 self._maybe_clear(conn)
             return sum(kinds.values())
@@ -402,7 +402,7 @@ class Outbox:
             remaining = conn.execute(select.replace("LIMIT 256", "LIMIT 1"), protected).fetchone() is not None
         for kind, n in dropped.items():
             _bump(conn, f"dropped:{kind}", n)
-            self.counters[f"dropped:{kind}"] += n
+        self.store.on_commit(lambda: self.counters.update({f"dropped:{k}": n for k, n in dropped.items()}))
         if dropped:
             log.warning(
                 "outbox: quota %d B reached, dropped %s (lowest priority first, oldest first)",
@@ -417,6 +417,10 @@ class Outbox:
             self._set_state(QuotaState.OK, f"store back under its quota ({used} B live)")
 
     def _set_state(self, state: QuotaState, detail: str) -> None:
+        """Take the new quota state once the transaction that found it has committed."""
+        self.store.on_commit(lambda: self._take_state(state, detail))
+
+    def _take_state(self, state: QuotaState, detail: str) -> None:
         if state is not self._state:
             level = logging.INFO if state is QuotaState.OK else logging.ERROR
             log.log(level, "outbox: quota state %s -> %s: %s", self._state.value, state.value, detail)

@@ -22,7 +22,7 @@ import logging
 import random
 import sqlite3
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any
@@ -31,12 +31,13 @@ import paho.mqtt.client as mqtt
 
 from edge_agent.clock import Clock
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.errors import StoreError
 from edge_agent.health import DeviceHealth, DeviceState
 from edge_agent.ids import new_id
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox, Priority, QuotaState
 from edge_agent.uplink import messages
-from edge_agent.uplink.commands import CommandDispatcher, CommandHandler, CommandVerifierLike
+from edge_agent.uplink.commands import CommandDispatcher, CommandHandler, CommandVerifierLike, RateLimitedLog
 from edge_agent.uplink.link import Broker, LinkError, LinkRefusedError, Session
 from edge_agent.uplink.topics import Topics, valid_publish_topic
 
@@ -47,6 +48,9 @@ HealthProvider = Callable[[], Mapping[str, Any]]
 device list (the uplink adds itself), every other key (JSON-ready) goes into its ``status`` object."""
 
 _AVAILABILITY_TOKEN = -1
+_MEMORY_TOKEN = -2  # messages the store could not take, published from memory (best effort, QoS 1)
+MEMORY_QUEUE = 64
+"""Messages kept in memory while the store refuses writes (a storage fault must still reach central)."""
 _DEFAULT_PRIORITY = {
     "passage": Priority.DECISION,
     "fault": Priority.DECISION,
@@ -82,6 +86,7 @@ class Uplink:
         self.brokers = [Broker.parse(u) for u in cfg.urls]
         self.commands = CommandDispatcher(site_id=site_id, lane_id=lane_id, verifier=verifier, clock=clock)
         self.counters: Counter[str] = Counter()
+        self._rlog = RateLimitedLog(log)
         self._health = DeviceHealth("uplink", "mqtt")
         self._health_provider: HealthProvider | None = None
         self._started_mono = clock.monotonic()
@@ -97,6 +102,7 @@ class Uplink:
         self._tokens = float(cfg.replay_burst)
         self._token_time = time.monotonic()
         self._command_queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue(maxsize=256)
+        self._memory: deque[tuple[str, bytes]] = deque(maxlen=MEMORY_QUEUE)  # (topic, payload)
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
         self._quota_seen = QuotaState.OK
@@ -144,16 +150,29 @@ class Uplink:
         outbox row share the id central de-duplicates on.
         """
         mid = msg_id or next((str(payload[f]) for f in _ID_FIELDS if payload.get(f)), None) or new_id()
-        await self.outbox.put(
-            msg_id=mid,
-            topic=self.topics(kind),
-            payload=messages.encode(payload),
-            priority=_DEFAULT_PRIORITY.get(kind, Priority.EVENT) if priority is None else priority,
-            kind=kind,
-            coalesce=kind == "health",
-        )
+        body = messages.encode(payload)
+        try:
+            await self.outbox.put(
+                msg_id=mid,
+                topic=self.topics(kind),
+                payload=body,
+                priority=_DEFAULT_PRIORITY.get(kind, Priority.EVENT) if priority is None else priority,
+                kind=kind,
+                coalesce=kind == "health",
+            )
+        except StoreError as exc:
+            self._remember(self.topics(kind), body, f"{kind} {mid}: {exc}")
         self.kick()
         return mid
+
+    def _remember(self, topic: str, body: bytes, what: str) -> None:
+        """The store refused a message: keep it in memory and publish it from there (bounded)."""
+        if len(self._memory) == self._memory.maxlen:
+            self.counters["memory_dropped"] += 1
+        self._memory.append((topic, body))
+        self.counters["memory_queued"] += 1
+        self._rlog.warning("memory", "uplink: store refused a message, sending it from memory (%s)", what)
+        self._wake.set()
 
     async def publish_health(self) -> None:
         """Queue a health message now (coalesced: only the latest waits while offline)."""
@@ -167,14 +186,17 @@ class Uplink:
             d.as_dict() if isinstance(d, DeviceHealth) else dict(d) for d in provided.get("devices", ())
         ]
         devices.append(self.health().as_dict())
-        stats = await self.outbox.stats()
+        try:
+            stats = (await self.outbox.stats()).as_dict()
+        except StoreError as exc:
+            stats = {"error": str(exc)[:200]}
         payload = messages.health(
             self.site_id,
             self.lane_id,
             at=self.clock.utcnow(),
             uptime_s=self.clock.monotonic() - self._started_mono,
             devices=devices,
-            outbox=stats.as_dict(),
+            outbox=stats,
             status={
                 **{k: v for k, v in provided.items() if k not in ("devices", "status")},
                 **dict(provided.get("status", {})),
@@ -421,6 +443,13 @@ class Uplink:
             self._wake.clear()
             progressed = False
             exhausted = False
+            while self._memory and not session.lost.is_set():
+                topic, body = self._memory[0]
+                if not session.publish(_MEMORY_TOKEN, topic, body):
+                    return
+                self._memory.popleft()
+                self.counters["published_from_memory"] += 1
+                progressed = True
             free = window - len(self._inflight)
             if free > 0:
                 batch = await self.outbox.next_batch(
@@ -469,6 +498,8 @@ class Uplink:
             if self._avail_ack is not None and not self._avail_ack.done():
                 self._avail_ack.set_result(ok)
             return
+        if token == _MEMORY_TOKEN:
+            return
         if self._inflight.pop(token, None) is None:
             return  # from a session already given up: the row is resent anyway
         if ok:
@@ -484,7 +515,11 @@ class Uplink:
         if not self._acked:
             return
         done = set(self._acked)
-        await self.outbox.mark_delivered(done)
+        try:
+            await self.outbox.mark_delivered(done)
+        except StoreError as exc:  # kept as acknowledged (not resent on this session); retried later
+            self._rlog.warning("mark_delivered", "uplink: cannot delete delivered messages yet: %s", exc)
+            return
         self._acked -= done
         self._check_quota()
 
@@ -561,7 +596,11 @@ class Uplink:
                     correlation=bytes(correlation) if correlation is not None else None,
                 )
 
-        await self.store.write(txn)
+        try:
+            await self.store.write(txn)
+        except StoreError as exc:
+            for topic, _ in rows:
+                self._remember(topic, body, f"command response: {exc}")
         self.kick()
 
     # -- health ----------------------------------------------------------------------------------------

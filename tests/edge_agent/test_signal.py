@@ -301,6 +301,7 @@ def test_closed_state_survives_a_restart(tmp_path: Path) -> None:
 
     async def close_it(signal: TrafficSignal, io: SimGpio, clock: VirtualClock) -> None:
         signal.set_closed(True, "officer 12")
+        assert await signal.flush_state()
         assert json.loads(state.read_text())["closed"] is True
 
     async def after_restart(signal: TrafficSignal, io: SimGpio, clock: VirtualClock) -> None:
@@ -326,10 +327,11 @@ def test_unwritable_state_file_is_counted_not_fatal(tmp_path: Path) -> None:
         assert signal.grant("p1")
         await clock.advance(0.1)
         assert signal.aspect is GREEN
+        await signal.flush_state()
         seen.update(signal.counters)
 
     run_signal(cfg, scenario)
-    assert seen["state_write_errors"] >= 3
+    assert seen["state_write_errors"] >= 1
 
 
 def test_open_gpio_builds_the_configured_backend() -> None:
