@@ -98,6 +98,7 @@ def demo_config(
     data: dict[str, Any] = {
         "site_id": SITE,
         "lane_id": LANE,
+        "simulation": True,  # simulated pins and cameras; the agent says so loudly at start
         "geometry": {
             "exit_loop_m": layout.exit_loop_m,
             "rfid_antenna_m": layout.rfid_antenna_m,

@@ -11,7 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from edge_agent.config.base import Model
 from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecognitionConfig
@@ -25,6 +26,7 @@ from edge_agent.config.storage import StorageConfig
 from edge_agent.errors import ConfigError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_LANE_PROBLEMS = "lane_problems"  # error type carrying (key, reason) pairs of rules across sections
 
 
 class DevicesConfig(Model):
@@ -41,6 +43,11 @@ class LaneConfig(Model):
 
     site_id: str = Field(pattern=_ID, description="Port of entry (topic level).")
     lane_id: str = Field(pattern=_ID, description="Lane at that port (topic level).")
+    simulation: bool = Field(
+        False,
+        description="This config runs a simulated lane (the demo, CI): simulated backends are allowed, "
+        "and timing floors may be scaled down (never to zero). A lane's config leaves it false.",
+    )
     geometry: GeometryConfig = GeometryConfig()
     policy: PolicyConfig = PolicyConfig()
     storage: StorageConfig = StorageConfig()
@@ -57,6 +64,16 @@ class LaneConfig(Model):
             if not name.replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"camera name {name!r} must be letters, digits, '-' or '_'")
         return devices
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> LaneConfig:
+        from edge_agent.config.checks import lane_problems
+
+        problems = lane_problems(self)
+        if problems:
+            summary = "; ".join(f"{key}: {reason}" for key, reason in problems)
+            raise PydanticCustomError(_LANE_PROBLEMS, "{summary}", {"summary": summary, "problems": problems})
+        return self
 
 
 class ConfigInvalid(ConfigError):
@@ -108,8 +125,11 @@ def validate_config(data: dict[str, Any], source: str = "<config>") -> LaneConfi
     try:
         return LaneConfig.model_validate(data)
     except ValidationError as exc:
-        errors = []
+        errors: list[tuple[str, str]] = []
         for e in exc.errors():
+            if e.get("type") == _LANE_PROBLEMS:
+                errors.extend(e.get("ctx", {}).get("problems", []))
+                continue
             key = _dotted(tuple(e["loc"]), data)
             if e.get("type") == "union_tag_invalid":
                 key += "." + str(e.get("ctx", {}).get("discriminator", "backend")).strip("'")

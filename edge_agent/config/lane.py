@@ -12,18 +12,28 @@ from edge_agent.config.base import Model
 class GeometryConfig(Model):
     """Where things are along the lane, in metres from the entry loop, and the allowed speeds."""
 
-    exit_loop_m: float = Field(45.0, gt=0, description="Exit loop (stop line at the signal).")
-    rfid_antenna_m: float = Field(12.0, ge=0, description="RFID antenna gantry.")
-    wim_m: float = Field(8.0, ge=0, description="WIM scale.")
-    plate_camera_m: float = Field(4.0, ge=0, description="Point the front plate camera looks at.")
-    container_camera_m: float = Field(10.0, ge=0, description="Point the container camera looks at.")
-    read_range_m: float = Field(3.0, gt=0, description="Half-width of each sensor's field along the lane.")
-    min_speed_kmh: float = Field(3.0, gt=0, description="Slower than this (average) refers.")
-    max_speed_kmh: float = Field(20.0, gt=0, description="Faster than this refers.")
-    min_gap_m: float = Field(6.0, ge=0, description="Bumper-to-bumper gap below which the follower refers.")
-    max_dwell_s: float = Field(120.0, gt=0, description="A passage open longer than this refers.")
+    exit_loop_m: float = Field(45.0, gt=0, le=500, description="Exit loop (stop line at the signal).")
+    rfid_antenna_m: float = Field(12.0, ge=0, le=500, description="RFID antenna gantry.")
+    wim_m: float = Field(8.0, ge=0, le=500, description="WIM scale.")
+    plate_camera_m: float = Field(4.0, ge=0, le=500, description="Point the front plate camera looks at.")
+    container_camera_m: float = Field(10.0, ge=0, le=500, description="Point the container camera looks at.")
+    read_range_m: float = Field(
+        3.0, gt=0, le=20, description="Half-width of each sensor's field along the lane (at most 20 m)."
+    )
+    min_speed_kmh: float = Field(3.0, gt=0, le=50, description="Slower than this (average) refers.")
+    max_speed_kmh: float = Field(
+        20.0,
+        gt=0,
+        le=50,
+        description="Faster than this refers. At most 50 km/h: the corridor is a low-speed lane, "
+        "and low-speed WIM loses its accuracy above walking pace.",
+    )
+    min_gap_m: float = Field(
+        6.0, ge=0, le=100, description="Bumper-to-bumper gap below which the follower refers."
+    )
+    max_dwell_s: float = Field(120.0, gt=0, le=3600, description="A passage open longer than this refers.")
     wim_wait_s: float = Field(
-        3.0, ge=0, description="How long after the tail crosses the scale to wait for WIM."
+        3.0, ge=0, le=60, description="How long after the tail crosses the scale to wait for WIM."
     )
 
     @model_validator(mode="after")
@@ -45,7 +55,13 @@ class PolicyConfig(Model):
     require_driver: bool = Field(True, description="The driver's FAST card must be read and match.")
     require_seal: bool = Field(True, description="Loaded containers need a matching e-seal.")
     weight_tolerance_pct: float = Field(5.0, ge=0, le=50, description="Allowed WIM vs declared gross (%).")
-    weight_tolerance_kg: float = Field(500.0, ge=0, description="Floor of the tolerance band (kg).")
+    weight_tolerance_kg: float = Field(
+        500.0,
+        ge=0,
+        le=5000,
+        description="Floor of the tolerance band (kg); at most 5 t, beyond which a loaded box would pass "
+        "for an empty one.",
+    )
     accepted_programs: tuple[str, ...] = Field(
         ("FAST", "PIP", "CTPAT"),
         description="Trusted-trader programmes accepted (own and mutual recognition).",

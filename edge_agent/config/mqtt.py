@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from edge_agent.config.base import Model
+from edge_agent.config.base import Floor, Model
+
+HEALTH_FLOOR = Floor(1.0, "each health report is a store write and a publish")
+RECONNECT_FLOOR = Floor(0.1, "reconnecting more than 10 times a second is a storm, not a recovery")
 
 
 class TlsConfig(Model):
@@ -44,17 +47,28 @@ class MqttConfig(Model):
         "(systemd LoadCredential=) when set.",
     )
     tls: TlsConfig | None = Field(None, description="TLS settings for mqtts:// URLs.")
-    health_interval_s: float = Field(30.0, gt=0, description="Period of the health message.")
+    health_interval_s: Annotated[float, HEALTH_FLOOR] = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Period of the health message. Floor 1 s: each report is a store write and a "
+        "publish; faster ones crowd out passages and burn the board's CPU.",
+    )
     inflight: int = Field(20, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK at once.")
     replay_rate_per_s: float = Field(
         200.0,
         ge=0,
+        le=10_000,
         description="Most messages sent per second (token bucket; 0 = unpaced). Bites only "
         "when a backlog is replayed after an outage.",
     )
-    replay_burst: int = Field(50, ge=1, description="Messages that may go at once before pacing applies.")
+    replay_burst: int = Field(
+        50, ge=1, le=10_000, description="Messages that may go at once before pacing applies."
+    )
     connect_timeout_s: float = Field(10.0, gt=0, le=120, description="TCP + TLS + CONNACK time limit.")
-    reconnect_min_s: float = Field(0.5, gt=0, le=60, description="First reconnect delay.")
+    reconnect_min_s: Annotated[float, RECONNECT_FLOOR] = Field(
+        0.5, gt=0, le=60, description="First reconnect delay. Floor 0.1 s: faster retries are a storm."
+    )
     reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="Cap of the exponential reconnect delay.")
     close_grace_s: float = Field(2.0, ge=0, le=60, description="On shutdown, wait this long for PUBACKs.")
 

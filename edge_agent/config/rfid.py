@@ -98,7 +98,9 @@ class AsciiRfidConfig(_Common):
 
     backend: Literal["ascii"] = "ascii"
     idle_timeout_ms: int | None = Field(
-        default=None, ge=100, le=3_600_000,
+        default=None,
+        ge=100,
+        le=3_600_000,
         description="For readers that send heartbeats: nothing for this long = silent. None = never.",
     )
     default_antenna: int = Field(

@@ -20,11 +20,14 @@ from pydantic import Field, field_validator, model_validator
 from drivers.modbus.line import parse_url
 from drivers.modbus.regmap import Point, PointType, RegisterMapError, Table
 from drivers.modbus.wim_map import MAX_AXLES, RECORD_ROLES, STATUS_ROLES, axle_roles
-from edge_agent.config.base import Model
+from edge_agent.config.base import Floor, Model
 from edge_agent.config.signal import GpioConfig
 from edge_agent.errors import ConfigError
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+RECONNECT_FLOOR = Floor(0.1, "reconnecting more than 10 times a second is a storm, not a recovery")
+LOOP_POLL_FLOOR = Floor(0.02, "a Modbus read takes ~10 ms on the wire; faster polls queue up")
+WIM_POLL_FLOOR = Floor(0.05, "a WIM record arrives once per vehicle; faster polls only load the line")
 
 
 def _check_url(url: str) -> str:
@@ -145,7 +148,9 @@ class ModbusLinkSettings(Model):
     timeout_s: float = Field(0.5, gt=0, le=10)
     max_gap: int = Field(8, ge=0, le=100, description="Unused addresses bridged to merge two reads into one.")
     fault_after: int = Field(3, ge=1, le=100, description="Failed polls in a row = link down.")
-    reconnect_min_s: float = Field(0.2, gt=0, le=60)
+    reconnect_min_s: Annotated[float, RECONNECT_FLOOR] = Field(
+        0.2, gt=0, le=60, description="First reconnect delay. Floor 0.1 s: faster retries are a storm."
+    )
     reconnect_max_s: float = Field(10.0, gt=0, le=600)
 
     @field_validator("url")
@@ -164,7 +169,12 @@ class ModbusWimConfig(ModbusLinkSettings):
     """A WIM controller on Modbus TCP or RTU."""
 
     backend: Literal["modbus"] = "modbus"
-    poll_interval_s: float = Field(0.2, gt=0, le=10, description="Status poll period (lane seconds).")
+    poll_interval_s: Annotated[float, WIM_POLL_FLOOR] = Field(
+        0.2,
+        gt=0,
+        le=10,
+        description="Status poll period (lane seconds). Floor 50 ms: a record comes once per vehicle.",
+    )
     registers: WimRegisterMap = WimRegisterMap.model_validate({})
 
 
@@ -173,7 +183,9 @@ class LoopRules(Model):
 
     entry: str = Field("entry", pattern=_NAME, description="Name of the entry loop.")
     exit: str = Field("exit", pattern=_NAME, description="Name of the exit loop (stop line).")
-    stuck_after_s: float = Field(90.0, gt=0, description="A loop occupied longer than this is stuck.")
+    stuck_after_s: float = Field(
+        90.0, gt=0, le=3600, description="A loop occupied longer than this is stuck."
+    )
     chatter_changes: int = Field(8, ge=2, le=1000, description="This many changes of one loop ...")
     chatter_window_s: float = Field(2.0, gt=0, le=600, description="... within this window is chatter.")
 
@@ -194,7 +206,13 @@ class ModbusLoopsConfig(ModbusLinkSettings, LoopRules):
     """A loop detector card read over Modbus (discrete inputs or coils)."""
 
     backend: Literal["modbus"] = "modbus"
-    poll_interval_s: float = Field(0.05, gt=0, le=5, description="Poll period (lane seconds).")
+    poll_interval_s: Annotated[float, LOOP_POLL_FLOOR] = Field(
+        0.05,
+        gt=0,
+        le=5,
+        description="Poll period (lane seconds). Floor 20 ms: a Modbus read takes about 10 ms on the "
+        "wire (RTU at 19200 baud), so faster polls only queue up.",
+    )
     table: Literal["discrete", "coil"] = "discrete"
     addresses: dict[str, int] = Field(default_factory=lambda: {"entry": 0, "exit": 1})
     active_low: bool = Field(False, description="True when the card reports presence as 0.")
@@ -230,4 +248,3 @@ WimConfig = Annotated[ModbusWimConfig, Field(discriminator="backend")]
 LoopsConfig = Annotated[ModbusLoopsConfig | GpioLoopsConfig, Field(discriminator="backend")]
 AnyLoopsConfig = ModbusLoopsConfig | GpioLoopsConfig
 """The loop configs as a plain union (for annotations outside pydantic models)."""
-

@@ -31,6 +31,7 @@ def config(tmp_path: Path, rfid: str, wim: str, loops: str, broker: str, key: Pa
     return f"""
 site_id = "TEST"
 lane_id = "L9"
+simulation = true
 [geometry]
 exit_loop_m = {LAYOUT.exit_loop_m}
 rfid_antenna_m = {LAYOUT.rfid_antenna_m}

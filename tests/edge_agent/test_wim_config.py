@@ -18,7 +18,8 @@ LOOPS = {"backend": "gpio"}
 
 def lane(**devices: Any) -> dict[str, Any]:
     base = {"rfid": RFID, "wim": WIM, "loops": LOOPS}
-    return {"site_id": "pe01", "lane_id": "l3", "devices": base | devices}
+    signal = {"gpio": {"backend": "rpigpio"}}
+    return {"site_id": "pe01", "lane_id": "l3", "devices": base | devices, "signal": signal}
 
 
 def errors(data: dict[str, Any]) -> list[tuple[str, str]]:
