@@ -11,31 +11,61 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.config import ConfigInvalid, load_config
+from edge_agent.config import ConfigInvalid, LaneConfig, load_config
+from edge_agent.config.checks import simulated_backends
+from edge_agent.config.preflight import preflight
 
+log = logging.getLogger("edge_agent")
 EXIT_CONFIG = 2
 _DIAG_MODULES = ("edge_agent.diag.rfid", "edge_agent.diag.modbus", "edge_agent.diag.signal")
 
 
-def _config_check(args: argparse.Namespace) -> int:
+def _checked(path: Path, *, files: bool = True, prefix: str = "") -> LaneConfig | None:
+    """Load ``path`` and (``files``) preflight it; print every problem and return None if there is any."""
     try:
-        load_config(args.file)
+        cfg = load_config(path)
     except ConfigInvalid as exc:
-        for key, reason in exc.errors:
-            print(f"{key}: {reason}", file=sys.stderr)
+        problems = exc.errors
+    else:
+        problems = preflight(cfg) if files else []
+        if not problems:
+            return cfg
+    for key, reason in problems:
+        print(f"{prefix}{key}: {reason}", file=sys.stderr)
+    return None
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    if _checked(args.file, files=not args.schema_only) is None:
         return EXIT_CONFIG
     print("OK")
     return 0
 
 
+def _announce_simulation(cfg: LaneConfig) -> None:
+    """A simulated lane says so at start, as a WARNING and on stderr whatever the log level."""
+    if not cfg.simulation:
+        return
+    sims = ", ".join(f"{key} = {backend!r}" for key, backend in simulated_backends(cfg)) or "none named"
+    msg = f"SIMULATED LANE: {cfg.site_id}/{cfg.lane_id} declares simulation = true; simulated devices: {sims}"
+    if log.isEnabledFor(logging.WARNING):
+        log.warning("%s", msg)
+    else:
+        print(f"WARNING: {msg}", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     from edge_agent.app import run_service
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigInvalid as exc:
-        for key, reason in exc.errors:
-            print(f"{args.config}: {key}: {reason}", file=sys.stderr)
+    prefix = f"{args.config}: "
+    cfg = _checked(args.config, files=False, prefix=prefix)
+    if cfg is None:
+        return EXIT_CONFIG
+    _announce_simulation(cfg)
+    problems = preflight(cfg)
+    for key, reason in problems:
+        print(f"{prefix}{key}: {reason}", file=sys.stderr)
+    if problems:
         return EXIT_CONFIG
     return asyncio.run(run_service(cfg, args.config))
 
@@ -82,7 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="validate a config file")
     check.add_argument("file", type=Path)
+    check.add_argument(
+        "--schema-only",
+        action="store_true",
+        help="check the file alone, not the secrets, keys, models and paths it names (off the lane)",
+    )
     check.set_defaults(func=_config_check)
+
+    from edge_agent.read import register as register_read
+
+    register_read(sub)
 
     diag = sub.add_parser("diag", help="technician diagnostics for each device")
     diag_sub = diag.add_subparsers(dest="diag_command", required=True)
