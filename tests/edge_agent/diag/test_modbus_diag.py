@@ -72,6 +72,7 @@ def write_config(tmp_path: Path, wim_url: str, loops_url: str) -> Path:
     path.write_text(f"""
 site_id = "pe01"
 lane_id = "l3"
+simulation = true
 [devices.rfid]
 backend = "r2000"
 port = "/dev/ttyUSB9"
