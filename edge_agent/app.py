@@ -20,11 +20,11 @@ from typing import Any
 
 from drivers.camera.base import FrameSource
 from drivers.gpio.base import DigitalIO
-from edge_agent.camera import CameraSource, LabelRecogniser, Recogniser
+from edge_agent.camera import CameraSource, Recogniser, build_cameras
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import LaneConfig
-from edge_agent.domain import DeviceFault, SignalAspect
-from edge_agent.errors import CommandRejected, ConfigError
+from edge_agent.domain import DeviceFault, LaneEvent, LoopEvent, Passage, SignalAspect
+from edge_agent.errors import CommandRejected, ConfigError, StoreError
 from edge_agent.health import DeviceHealth
 from edge_agent.journal import Journal
 from edge_agent.lane import Lane, Outcome
@@ -43,10 +43,11 @@ SHUTDOWN_S = 5.0
 
 @dataclass
 class Hooks:
-    """What a simulator or test injects: frame sources for ``sim`` cameras, and observers."""
+    """What a simulator or test injects: frame sources for ``sim`` cameras, recognisers, observers."""
 
     frame_sources: Mapping[str, FrameSource] = field(default_factory=dict)
     on_outcome: Callable[[Outcome], None] | None = None
+    recognisers: Mapping[str, Recogniser] = field(default_factory=dict)  # per camera, overriding config
 
 
 class Agent:
@@ -66,6 +67,7 @@ class Agent:
         self.hooks = hooks or Hooks()
         self._stack = contextlib.AsyncExitStack()
         self.sources: list[EventSource] = []
+        self.cameras: list[CameraSource] = []
         self._publishing: set[asyncio.Task[str]] = set()
         self.store: Store
         self.outbox: Outbox
@@ -142,12 +144,12 @@ class Agent:
             journal=self.journal,
             signal=self.signal,
             notify_uplink=self.uplink.kick,
-            on_outcome=self.hooks.on_outcome,
+            on_outcome=self._on_outcome,
             on_fault=self._on_device_fault,
         )
         self.sources = self._make_sources()
 
-        override = OverrideHandler(self.signal, on_audit=self._on_audit)
+        override = OverrideHandler(self.signal, is_open=self.lane.tracker.is_open, on_audit=self._on_audit)
         self.uplink.register_command(
             "reference.snapshot", lambda body, who: self.reference.apply_snapshot(body)
         )
@@ -175,34 +177,28 @@ class Agent:
             LoopSource(loops, clock, io=loop_io),
             WimSource(cfg.devices.wim, clock),
         ]
-        recogniser = self._recogniser() if cfg.devices.cameras else None
-        for name, cam in cfg.devices.cameras.items():
-            frames: FrameSource
-            if cam.backend == "sim":
-                sim_frames = self.hooks.frame_sources.get(name)
-                if sim_frames is None:
-                    raise ConfigError(
-                        f"devices.cameras.{name}.backend: 'sim' needs the simulator "
-                        f'(edge-agent demo); on a lane use backend = "picamera2"'
-                    )
-                frames = sim_frames
-            else:
-                from drivers.camera.picamera2 import Picamera2Source
+        self.cameras = build_cameras(
+            cfg,
+            clock,
+            frame_sources=self.hooks.frame_sources,
+            recognisers=self.hooks.recognisers,
+            on_close=self._stack.callback,
+        )
+        if self.cameras:
+            max_wait_s = cfg.recognition.max_wait_ms / 1000.0
+            self.lane.tracker.watch_recognition(self._recognition_pending, max_wait_s)
+        return [*sources, *self.cameras]
 
-                frames = Picamera2Source(
-                    name, clock=clock.monotonic, index=cam.index, size=(cam.width, cam.height), fps=cam.fps
-                )
-            assert recogniser is not None
-            sources.append(CameraSource(name, cam.role, frames, recogniser, clock))
-        return sources
+    def _recognition_pending(self) -> float | None:
+        """Capture time of the oldest frame any camera has not yet recognised."""
+        return min((t for c in self.cameras if (t := c.pending_since()) is not None), default=None)
 
-    def _recogniser(self) -> Recogniser:
-        rec = self.cfg.recognition
-        if rec.backend == "sim":
-            return LabelRecogniser()
-        from edge_agent.recognition import TfliteRecogniser
-
-        return TfliteRecogniser(rec)  # loads both models now: a missing file or runtime stops the start
+    def _emit(self, event: LaneEvent) -> None:
+        """Every source's events: the cameras follow loop presence, the lane takes everything."""
+        if isinstance(event, LoopEvent):
+            for camera in self.cameras:
+                camera.observe(event)
+        self.lane.emit(event)
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and take over its safe fields (``config.reload`` command, SIGHUP)."""
@@ -224,7 +220,7 @@ class Agent:
         """
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self.lane.run(), name="lane")]
-        tasks += [loop.create_task(s.run(self.lane.emit), name=f"source:{s.name}") for s in self.sources]
+        tasks += [loop.create_task(s.run(self._emit), name=f"source:{s.name}") for s in self.sources]
         waiter = loop.create_task(stop.wait(), name="stop")
         self.watchdog.ready(f"lane {self.cfg.site_id}/{self.cfg.lane_id} running")
         try:
@@ -294,6 +290,45 @@ class Agent:
                 detail or "writes succeed",
             )
             self._publish("fault", payload, Priority.DECISION)
+
+    def _on_outcome(self, outcome: Outcome) -> None:
+        """A passage was decided: queue its evidence image (encoded off the loop), tell the observer."""
+        if outcome.passage.plate_vote is not None and any(r.crop is not None for r in outcome.passage.plates):
+            task = asyncio.get_running_loop().create_task(self._queue_evidence(outcome.passage))
+            self._publishing.add(task)
+            task.add_done_callback(self._published)
+        if self.hooks.on_outcome is not None:
+            self.hooks.on_outcome(outcome)
+
+    async def _queue_evidence(self, passage: Passage) -> str:
+        """Queue the passage's evidence image at the lowest priority; a store that refuses drops it."""
+        from edge_agent.evidence import evidence_message
+        from edge_agent.uplink.messages import encode
+
+        cfg, clock = self.cfg, self.clock
+        message = await asyncio.to_thread(
+            evidence_message,
+            passage,
+            site_id=cfg.site_id,
+            lane_id=cfg.lane_id,
+            now_mono=clock.monotonic(),
+            now_utc=clock.utcnow(),
+        )
+        if message is None:
+            return ""
+        try:
+            await self.outbox.put(
+                msg_id=message["evidence_id"],
+                topic=self.uplink.topic("evidence"),
+                payload=encode(message),
+                priority=Priority.BULK,
+                kind="evidence",
+            )
+        except StoreError as exc:  # evidence is never worth memory a fault or a passage may need
+            log.warning("evidence for passage %s dropped: the store refused it (%s)", passage.passage_id, exc)
+            return ""
+        self.uplink.kick()
+        return str(message["evidence_id"])
 
     def _on_device_fault(self, fault: DeviceFault) -> None:
         from edge_agent.uplink.messages import fault_message

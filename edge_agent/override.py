@@ -3,7 +3,9 @@
 Body: ``{"action": "release" | "hold" | "close" | "open", "passage_id": optional, "reason": str}``.
 
 * ``release`` with a passage: green for that passage (lifts an officer hold); refused while the lane
-  is closed or a fault is active. Without a passage: lift the lane hold.
+  is closed or a fault is active, and refused unless the passage is open in this lane now (a vehicle
+  between the entry loop and the stop line). The green ends when that vehicle's tail clears the stop
+  line, or at ``signal.max_green_s``, whichever comes first. Without a passage: lift the lane hold.
 * ``hold`` with a passage: withdraw its green and refuse the lane's grants for it. Without: the whole
   lane red until ``release``.
 * ``close`` / ``open``: the lane (no passage). Opening does not clear faults: red stays until they do.
@@ -58,9 +60,15 @@ class OverrideHandler:
     """Applies authenticated ``signal.override`` commands to a :class:`TrafficSignal`."""
 
     def __init__(
-        self, signal: TrafficSignal, *, on_audit: OnAudit | None = None, clock: Clock | None = None
+        self,
+        signal: TrafficSignal,
+        *,
+        is_open: Callable[[str], bool],
+        on_audit: OnAudit | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.signal = signal
+        self.is_open = is_open
         self.on_audit = on_audit
         self.clock = clock or SystemClock()
         self.counters: Counter[str] = Counter()
@@ -106,6 +114,8 @@ class OverrideHandler:
                 return False, "lane closed: send 'open' first"
             if sig.faults:
                 return False, "faults active: " + ", ".join(sorted(sig.faults))
+            if not self.is_open(passage_id):
+                return False, f"passage {passage_id} is not open in this lane (no vehicle of that id)"
             sig.unhold()
             if not sig.grant(passage_id, by=who):
                 return False, "the signal refused green"

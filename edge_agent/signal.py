@@ -104,6 +104,7 @@ class TrafficSignal:
         self._exited = False
         self._history: deque[tuple[float, SignalAspect]] = deque(maxlen=1000)
         self._green_since = 0.0  # lane time the current green came on
+        self._lost: str | None = None  # set when the fail-safe may have forced red behind our back
         self._stall_s = fail_safe_window_s(cfg.watchdog)
         self._state_file = StateFile(cfg.state_file, self.counters) if cfg.state_file is not None else None
         self._wake = asyncio.Event()
@@ -139,7 +140,8 @@ class TrafficSignal:
     @property
     def healthy(self) -> bool:
         """The sequencer runs (the heartbeat and systemd watchdog depend on it)."""
-        return self._task is not None and not self._task.done() and not self._stopping
+        running = self._task is not None and not self._task.done() and not self._stopping
+        return running and self._lost is None  # no heartbeat until the lamps are red again
 
     @property
     def history(self) -> list[tuple[float, SignalAspect]]:
@@ -265,12 +267,10 @@ class TrafficSignal:
         """
         self.counters["lamps_lost"] += 1
         log.warning("signal: lamps presumed forced red by the fail-safe (%s): starting from red", reason)
+        self._lost = reason
         self._withdraw_all()
-        if self._entered and not self._exited and self._lit is not RED:
-            self._light(None, reason)
-            self._light(RED, reason)
-        self._red_since = self._clock.monotonic()
-        self._wake.set()
+        if self._entered and not self._exited:
+            self._light(None, reason)  # lamps off now; red after the dark gap (the sequencer)
 
     def _withdraw_all(self) -> None:
         if self._grants:
@@ -357,6 +357,13 @@ class TrafficSignal:
             return
         self._light(RED, "green withdrawn during the dark gap")
 
+    async def _resync_red(self) -> None:
+        """Command what the fail-safe shows (red), break-before-make and without amber."""
+        reason, self._lost = self._lost or "lamps lost", None
+        self._light(None, reason)
+        await self._clock.sleep(self.cfg.dark_ms / 1000.0)
+        self._light(RED, reason)
+
     def _expire_green(self) -> None:
         """The green outlasted ``max_green_s``: withdraw its grant (amber, then red)."""
         pid = self._green_for
@@ -368,7 +375,9 @@ class TrafficSignal:
         try:
             while not (self._stopping and self._lit is RED):
                 self._wake.clear()
-                if self._lit is GREEN and not self._keep_green():
+                if self._lost is not None:
+                    await self._resync_red()
+                elif self._lit is GREEN and not self._keep_green():
                     await self._to_red(self._why_red())
                 elif self._lit is GREEN:
                     left = self._green_since + self.cfg.max_green_s - self._clock.monotonic()

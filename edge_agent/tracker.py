@@ -67,6 +67,7 @@ class _Track:
     speed_ms: float | None = None
     ready: bool = False
     faults_seen: set[str] = field(default_factory=set)
+    complete_mono: float | None = None  # when all but pending recognition was in
 
     def front(self, t: float, v: float) -> float:
         return v * (t - self.entry_rise)
@@ -126,6 +127,17 @@ class PassageTracker:
         self._last_entry_fall: float | None = None
         self.stats = TrackerStats()
         self._sensor_end = max(geometry.rfid_antenna_m, geometry.container_camera_m, geometry.wim_m)
+        self._recognition_pending: Callable[[], float | None] | None = None
+        self._max_wait_s = 0.0
+
+    def watch_recognition(self, pending_since: Callable[[], float | None], max_wait_s: float) -> None:
+        """Let decisions wait for recognition: at most ``max_wait_s`` after the rest of a passage is in.
+
+        ``pending_since()`` is the capture time of the oldest frame not yet recognised (``None`` when
+        none is pending); a passage waits only for frames captured before it was otherwise complete.
+        """
+        self._recognition_pending = pending_since
+        self._max_wait_s = max_wait_s
 
     def set_geometry(self, geometry: GeometryConfig) -> None:
         """Take over new thresholds (speeds, gap, dwell, waits) from a config reload."""
@@ -137,6 +149,10 @@ class PassageTracker:
     def open_passages(self) -> list[Passage]:
         """Passages between entry and exit, oldest first."""
         return [t.passage for t in self._tracks]
+
+    def is_open(self, passage_id: str) -> bool:
+        """Whether ``passage_id`` is a vehicle in the lane now (between the entry loop and the stop line)."""
+        return any(t.passage.passage_id == passage_id for t in self._tracks)
 
     def handle(self, event: LaneEvent) -> None:
         """Take one event from a device source."""
@@ -250,7 +266,7 @@ class PassageTracker:
         now = self._clock.monotonic()
         for t in list(self._tracks):
             p = t.passage
-            if not t.ready and self._complete(t, now):
+            if not t.ready and self._complete(t, now) and not self._awaiting_recognition(t, now):
                 self._ready(t, now)
             if now - t.entry_rise > self._g.max_dwell_s:
                 if not t.ready:
@@ -269,6 +285,20 @@ class PassageTracker:
         if t.speed_ms is None:
             return False  # no WIM record (yet): decided at the stop line at the latest
         return now >= t.entry_fall + (self._sensor_end + self._g.read_range_m) / t.speed_ms + _SETTLE_S
+
+    def _awaiting_recognition(self, t: _Track, now: float) -> bool:
+        """Whether a complete passage still waits (within ``max_wait_s``) for frames being recognised."""
+        if self._recognition_pending is None:
+            return False
+        if t.complete_mono is None:
+            t.complete_mono = now
+        oldest = self._recognition_pending()
+        if oldest is None or oldest > t.complete_mono:
+            return False
+        if now - t.complete_mono < self._max_wait_s:
+            return True
+        self.stats.counters["recognition_wait_expired"] += 1  # decided without the pending reads
+        return False
 
     def _ready(self, t: _Track, now: float) -> None:
         p = t.passage

@@ -22,6 +22,7 @@ OFFICER = Principal(
     "officer-1234", "officer", "officer-7", "cmd-1", "signal.override", "2026-11-28T12:00:00Z"
 )
 FAST = SignalConfig(amber_s=0.05, dark_ms=1, min_red_s=0.0)
+OPEN = {"p1", "p2", "p3"}  # the passages in the lane in these scenarios
 
 Scenario = Callable[[OverrideHandler, TrafficSignal], Awaitable[None]]
 
@@ -31,7 +32,7 @@ def run(scenario: Scenario) -> list[dict[str, Any]]:
 
     async def main() -> None:
         async with TrafficSignal(FAST, SimGpio(), SystemClock()) as signal:
-            await scenario(OverrideHandler(signal, on_audit=audits.append), signal)
+            await scenario(OverrideHandler(signal, is_open=OPEN.__contains__, on_audit=audits.append), signal)
 
     asyncio.run(main())
     return audits
@@ -143,3 +144,16 @@ def test_no_principal_no_override() -> None:
         assert err.value.reason == "unauthorised"
 
     assert run(scenario) == []
+
+
+def test_release_of_a_passage_not_in_the_lane_is_refused() -> None:
+    async def scenario(h: OverrideHandler, sig: TrafficSignal) -> None:
+        res = await h.handle({"action": "release", "passage_id": "ghost-1", "reason": "x"}, OFFICER)
+        assert res["applied"] is False
+        assert "not open in this lane" in res["detail"]
+        await settle()
+        assert aspect(sig) is SignalAspect.RED
+        assert sig.granted is None
+
+    audits = run(scenario)
+    assert audits[0]["outcome"] == "refused"

@@ -233,3 +233,33 @@ def test_a_lost_board_faults_the_signal_instead_of_killing_it(tmp_path: Path) ->
             io.close()
 
     asyncio.run(main())
+
+
+def test_a_frozen_then_resumed_agent_starts_again_from_red(tmp_path: Path) -> None:
+    """SIGSTOP past the board's timeout (it forces red), SIGCONT: no amber or green after the board's red."""
+    sock = tmp_path / "board.sock"
+
+    async def main() -> None:
+        board = RelayBoard(sock, heartbeat_pin=HEARTBEAT, timeout_ms=TIMEOUT_MS, fail_on=(RED, SIGN))
+        async with board:
+            proc = await green_agent(board, sock)
+            try:
+                os.kill(proc.pid, signal.SIGSTOP)
+                assert await board.wait_for(lambda: shows_red(board), 5.0)
+                tripped_at = board.trips[-1][0]
+                await asyncio.sleep(0.5)
+                os.kill(proc.pid, signal.SIGCONT)
+                # the board resets once the heartbeat comes back; lamps then follow the agent again
+                assert await board.wait_for(lambda: board.tripped is None, 5.0)
+                await asyncio.sleep(1.0)
+                after = [c for c in board.history if c.at >= tripped_at]
+                lit = [(c.pin, c.cause) for c in after if c.value and c.pin in (AMBER, GREEN)]
+                assert not lit, f"after the forced red the lane showed {lit}"
+                assert shows_red(board) or (board.level(RED) and not board.level(GREEN))
+                assert not board.commanded(GREEN) and not board.commanded(AMBER)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+
+    asyncio.run(main())
