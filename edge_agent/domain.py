@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class TagKind(StrEnum):
@@ -61,12 +62,37 @@ class WimRecord:
 
 @dataclass(frozen=True, slots=True)
 class PlateRead:
-    """A licence plate read from a camera frame (``text`` normalised to ``[A-Z0-9]{1,8}``)."""
+    """What the plate camera read on one frame.
+
+    ``text`` is normalised to ``[A-Z0-9]{1,8}``, or ``""`` when the frame was read and nothing was
+    legible (so a passage can count the frames it read). ``crop`` is the plate's pixels (B, G, R), kept
+    for the evidence image; it takes no part in comparisons.
+    """
 
     text: str
     confidence: float
     camera: str
     mono: float
+    crop: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PlateVote:
+    """The passage's plate, voted across the frames of the plate camera (see :mod:`edge_agent.plate_vote`).
+
+    ``text`` is ``None`` (unread) unless enough frames agree above the confidence floor: never a guess.
+    ``frames`` were read; ``accepted`` gave text above the floor, ``rejected`` gave nothing or less;
+    ``agreed`` of the accepted reads are within one character of ``text``. ``best`` is the most
+    confident read of exactly ``text`` (its crop is the evidence image).
+    """
+
+    text: str | None
+    confidence: float | None
+    frames: int
+    accepted: int
+    rejected: int
+    agreed: int
+    best: PlateRead | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +217,7 @@ class Passage:
     decision: Decision | None = None
     decided_mono: float | None = None
     speed_kmh: float | None = None
+    plate_vote: PlateVote | None = None  # set by the lane just before the decision
 
     def tags_of(self, kind: TagKind) -> list[TagSummary]:
         """The tags of one kind seen in this passage."""
@@ -198,8 +225,13 @@ class Passage:
 
     @property
     def best_plate(self) -> PlateRead | None:
-        """The most confident plate read, if any."""
-        return max(self.plates, key=lambda p: p.confidence, default=None)
+        """The voted plate once voted (``None`` when unread), else the most confident read with text."""
+        if self.plate_vote is not None:
+            vote = self.plate_vote
+            if vote.text is None or vote.best is None or vote.confidence is None:
+                return None
+            return PlateRead(vote.text, vote.confidence, vote.best.camera, vote.best.mono, vote.best.crop)
+        return max((p for p in self.plates if p.text), key=lambda p: p.confidence, default=None)
 
     @property
     def best_container(self) -> ContainerRead | None:

@@ -29,29 +29,83 @@ def default_model_dir() -> Path:
     return Path(sys.prefix) / SHARE_DIR
 
 
-class SimCameraConfig(Model):
-    """A simulated camera fed by the scenario player."""
+class _CaptureConfig(Model):
+    """What every camera shares: its role, its rate, and when and how much it captures."""
+
+    role: Literal["plate", "container"] = Field(description="What this camera is pointed at.")
+    fps: float = Field(5.0, gt=0, le=60, description="Frames per second handed to recognition.")
+    trigger: Literal["entry_loop", "continuous"] = Field(
+        "entry_loop",
+        description="Capture while the entry loop is occupied (and tail_s after), or all the time.",
+    )
+    tail_s: float = Field(
+        2.0, ge=0, le=60, description="Keep capturing this long after the entry loop clears."
+    )
+    ring_frames: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Frames waiting for recognition at most; older ones are skipped (counted).",
+    )
+    max_pixels: int = Field(
+        4608 * 3496, ge=256, le=4608 * 3496, description="Frames larger than this are rejected (counted)."
+    )
+
+
+class SimCameraConfig(_CaptureConfig):
+    """A simulated camera fed by the scenario player (the simulator builds it)."""
 
     backend: Literal["sim"] = "sim"
-    role: Literal["plate", "container"] = Field(description="What this camera is pointed at.")
-    fps: float = Field(5.0, gt=0, le=60, description="Frames per second while a vehicle is in view.")
 
 
-class Picamera2CameraConfig(Model):
+class Picamera2CameraConfig(_CaptureConfig):
     """A Raspberry Pi camera module through picamera2 (``python3-picamera2`` on Raspberry Pi OS)."""
 
     backend: Literal["picamera2"]
-    role: Literal["plate", "container"] = Field(description="What this camera is pointed at.")
     index: int = Field(0, ge=0, le=7, description="Camera number as libcamera lists it.")
     width: int = Field(1280, ge=64, le=4608, description="Frame width in pixels.")
     height: int = Field(720, ge=48, le=3496, description="Frame height in pixels.")
-    fps: float = Field(5.0, gt=0, le=60, description="Frames per second handed to recognition.")
 
 
-CameraConfig = Annotated[SimCameraConfig | Picamera2CameraConfig, Field(discriminator="backend")]
+class OpencvCameraConfig(_CaptureConfig):
+    """A V4L2 device or an IP camera's RTSP stream through OpenCV (the ``camera`` extra)."""
+
+    backend: Literal["opencv"]
+    device: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="/dev/video0 (or its number), rtsp://host/stream, or a video file.",
+    )
+    width: int | None = Field(None, ge=64, le=4608, description="Frame width to ask a V4L2 device for.")
+    height: int | None = Field(None, ge=48, le=3496, description="Frame height to ask a V4L2 device for.")
 
 
-class SimRecognitionConfig(Model):
+class FilesCameraConfig(_CaptureConfig):
+    """Recorded traffic replayed as a camera: a folder of images, one image, or a video file."""
+
+    backend: Literal["files"]
+    path: Path = Field(description="A folder of images (name order), an image file, or a video file.")
+    loop: bool = Field(False, description="Start again at the end.")
+
+
+CameraConfig = Annotated[
+    SimCameraConfig | Picamera2CameraConfig | OpencvCameraConfig | FilesCameraConfig,
+    Field(discriminator="backend"),
+]
+
+
+class _RecognitionBudget(Model):
+    """How long a decision may wait for recognition."""
+
+    max_wait_ms: int = Field(
+        300,
+        ge=0,
+        le=10_000,
+        description="When the rest of a passage is ready, wait at most this long for pending reads.",
+    )
+
+
+class SimRecognitionConfig(_RecognitionBudget):
     """Simulated recognition: reads what the simulated scene shows (no model)."""
 
     backend: Literal["sim"] = "sim"
@@ -76,7 +130,7 @@ class RoiConfig(Model):
         return (self.x0, self.y0, self.x1, self.y1)
 
 
-class TfliteRecognitionConfig(Model):
+class TfliteRecognitionConfig(_RecognitionBudget):
     """Recognition by the shipped TFLite models, run by LiteRT (or tflite-runtime) on the CPU."""
 
     backend: Literal["tflite"]

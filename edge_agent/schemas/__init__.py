@@ -23,6 +23,7 @@ NAMES: tuple[str, ...] = (
     "command_response",
     "reference_snapshot",
     "reference_delta",
+    "evidence",
 )
 """Every schema shipped in this package (file ``{name}.json``, ``$id`` ``urn:lane-schema:{name}``)."""
 

@@ -10,6 +10,7 @@ SUFFIXES: dict[str, str] = {
     "availability": "availability",  # out, QoS 1, retained, last will
     "command": "command",  # in, QoS 1
     "command_response": "command/response",  # out, QoS 1
+    "evidence": "evidence",  # out, QoS 1, lowest priority (plate crops as JPEG)
 }
 """Message kind -> topic suffix below the lane's base topic."""
 
