@@ -4,23 +4,50 @@ Turns what :class:`drivers.rfid.reader.TagReader` hears into lane events: a :cla
 report (``mono`` = lane time at reception) and a :class:`DeviceFault` when the reader goes down
 (``disconnected``, ``silent``, ``reader_error``) or comes back. A reader that has never answered is
 down from the start, so passages refer for a missing credential rather than release on nothing.
+
+Impossible reads never become lane events: the driver drops what no tag or reader could produce
+(:mod:`drivers.rfid.gen2`: RSSI, EPC words, antenna port), and this source drops an EPC whose length
+its kind never has (``devices.rfid.tags.epc_bits``). Both count in the health counter ``bad_reads``
+and are logged at most once a minute per kind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 
-from drivers.rfid.reader import LinkDown, LinkUp, ReaderEvent, ReaderFault, ReaderSettings, TagReader, TagSeen
+from drivers.rfid.reader import (
+    LinkDown,
+    LinkUp,
+    LogThrottle,
+    ReaderEvent,
+    ReaderFault,
+    ReaderSettings,
+    TagReader,
+    TagSeen,
+)
 from edge_agent.clock import Clock
 from edge_agent.config.rfid import AsciiRfidConfig, R2000RfidConfig, RfidConfig
 from edge_agent.domain import DeviceFault, TagRead
 from edge_agent.errors import ConfigError
 from edge_agent.health import DeviceHealth, DeviceState
 from edge_agent.sources import Emit
+from edge_agent.tags import length_problem
 
-COUNTERS = ("frames", "checksum_errors", "junk_bytes", "timeouts", "reconnects", "reader_errors", "reads")
+log = logging.getLogger(__name__)
+
+COUNTERS = (
+    "frames",
+    "checksum_errors",
+    "junk_bytes",
+    "timeouts",
+    "reconnects",
+    "reader_errors",
+    "reads",
+    "bad_reads",
+)
 
 
 def reader_settings(cfg: RfidConfig) -> ReaderSettings:
@@ -40,6 +67,7 @@ def reader_settings(cfg: RfidConfig) -> ReaderSettings:
         return ReaderSettings(
             port=cfg.port, protocol="ascii", baud=cfg.baud,
             idle_timeout_s=None if cfg.idle_timeout_ms is None else cfg.idle_timeout_ms / 1000,
+            ports=cfg.antennas,
             backoff_initial_s=cfg.backoff_initial_ms / 1000, backoff_max_s=cfg.backoff_max_s,
         )
     raise ConfigError(
@@ -61,6 +89,8 @@ class RfidSource:
         self._fault: str | None = None  # active link fault kind
         self._reader_error: str | None = None  # active reader error detail
         self._task: asyncio.Task[object] | None = None
+        self._bad_reads = 0  # reads of a length their kind never has (the driver counts the rest)
+        self._throttle = LogThrottle(logger=log)
         if isinstance(cfg, AsciiRfidConfig):
             self._default_antenna, self._default_rssi = cfg.default_antenna, cfg.default_rssi_dbm
         else:
@@ -99,6 +129,7 @@ class RfidSource:
         h = self._health
         counters = Counter({key: 0 for key in COUNTERS})
         counters.update(self._reader.stats)
+        counters["bad_reads"] += self._bad_reads
         return DeviceHealth(h.name, h.kind, h.state, h.detail, h.last_ok_mono, counters)
 
     # ---- driver events -> lane events ----------------------------------------------------------
@@ -106,6 +137,12 @@ class RfidSource:
     def _on_event(self, ev: ReaderEvent) -> None:
         now = self._clock.monotonic()
         if isinstance(ev, TagSeen):
+            problem = length_problem(ev.epc, self._cfg.tags)
+            if problem is not None:
+                self._bad_reads += 1
+                self._throttle.warn("bad_read", "%s: impossible read of %s dropped: %s", self.name,
+                                    ev.epc[:64], problem)
+                return
             self._health.last_ok_mono = now
             self._send(TagRead(
                 epc=ev.epc,

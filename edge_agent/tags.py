@@ -1,6 +1,7 @@
 """What a UHF tag means in the lane: classification by EPC pattern, cross-read rejection, aggregation.
 
-Pure functions, no I/O. The passage tracker calls :func:`is_cross_read` on every read, then
+Pure functions, no I/O. The RFID source drops reads of a length their kind never has
+(:func:`length_problem`); the passage tracker calls :func:`is_cross_read` on every read, then
 :func:`classify` and :func:`summarise` to fold repeated reads of one tag into one
 :class:`~edge_agent.domain.TagSummary` per passage.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edge_agent.config.rfid import CrossReadRule, TagPatterns
+from edge_agent.config.rfid import CrossReadRule, TagLengths, TagPatterns
 from edge_agent.domain import TagKind, TagRead, TagSummary
 
 
@@ -32,6 +33,26 @@ def classify(epc: str, patterns: TagPatterns) -> TagKind:
             if matches(epc, pattern) and (best is None or len(pattern) > best[0]):
                 best = (len(pattern), kind)
     return best[1] if best is not None else TagKind.UNKNOWN
+
+
+def allowed_bits(kind: TagKind, lengths: TagLengths) -> tuple[int, ...]:
+    """The EPC lengths (bits) a tag of ``kind`` may have."""
+    return {
+        TagKind.FAST_CARD: lengths.fast_card,
+        TagKind.CONVEYANCE: lengths.conveyance,
+        TagKind.ESEAL: lengths.eseal,
+    }.get(kind, lengths.unknown)
+
+
+def length_problem(epc: str, patterns: TagPatterns) -> str | None:
+    """Why ``epc`` cannot be a tag of the kind its pattern says (a length that kind never has), or None."""
+    kind = classify(epc, patterns)
+    bits = len(epc) * 4
+    allowed = allowed_bits(kind, patterns.epc_bits)
+    if bits in allowed:
+        return None
+    sizes = f"{min(allowed)} to {max(allowed)}" if len(allowed) > 3 else "/".join(map(str, allowed))
+    return f"{kind.value} EPC of {bits} bits; this kind has {sizes} bits"
 
 
 def seal_id(epc: str) -> str:

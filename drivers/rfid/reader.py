@@ -20,6 +20,7 @@ from typing import Any, Literal
 from drivers.errors import DeviceDisconnected, DeviceTimeout
 from drivers.rfid import r2000
 from drivers.rfid.ascii import LineParser
+from drivers.rfid.gen2 import read_problem
 from drivers.rfid.link import SerialLink
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class ReaderSettings:
     reply_timeout_s: float = 1.0
     silent_after: int = 2
     idle_timeout_s: float | None = None  # ASCII only: no byte for this long = silent (None: never)
+    ports: tuple[int, ...] | None = None  # ASCII only: antenna ports reads may name (None: any)
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
 
@@ -89,15 +91,17 @@ class _Silent(DeviceTimeout):
     """No reply within the timeout, ``silent_after`` times in a row."""
 
 
-class _Throttle:
+class LogThrottle:
     """Log a warning for a kind of bad input at most once per ``interval`` s, saying how many were hidden."""
 
-    def __init__(self, interval: float = 60.0) -> None:
+    def __init__(self, interval: float = 60.0, logger: logging.Logger | None = None) -> None:
+        self._log = logger or log
         self._interval = interval
         self._last: dict[str, float] = {}
         self._hidden: Counter[str] = Counter()
 
     def warn(self, key: str, msg: str, *args: object) -> None:
+        """Log ``msg % args`` unless a warning of kind ``key`` went out less than ``interval`` s ago."""
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self._interval:
@@ -106,9 +110,9 @@ class _Throttle:
         self._last[key] = now
         hidden = self._hidden.pop(key, 0)
         if hidden:
-            log.warning(msg + " (%d similar since last report)", *args, hidden)
+            self._log.warning(msg + " (%d similar since last report)", *args, hidden)
         else:
-            log.warning(msg, *args)
+            self._log.warning(msg, *args)
 
 
 class TagReader:
@@ -125,7 +129,7 @@ class TagReader:
         self.port_in_use: str | None = None
         self.up = False
         self._emit = on_event
-        self._throttle = _Throttle()
+        self._throttle = LogThrottle()
         self._link: SerialLink | None = None
         self._parser = r2000.FrameParser()
         self._lines = LineParser()
@@ -214,8 +218,7 @@ class TagReader:
 
     def _on_reply(self, reply: r2000.Reply) -> None:
         if isinstance(reply, r2000.TagReport):
-            self.stats["reads"] += 1
-            self._emit(TagSeen(reply.epc, reply.antenna, float(reply.rssi_dbm)))
+            self._tag(TagSeen(reply.epc, reply.antenna, float(reply.rssi_dbm)), self.settings.antennas)
         elif isinstance(reply, r2000.Malformed):
             self.stats["malformed"] += 1
             self._throttle.warn("malformed", "%s: malformed reply to 0x%02X on %s: %s (data %s)", self.name,
@@ -235,9 +238,19 @@ class TagReader:
             self._throttle.warn("bad_line", "%s: bad line on %s: %s (chunk %r)", self.name, self.port_in_use,
                                 p.last_error, data[:64])
         self.stats["frames"] += len(tags)
-        self.stats["reads"] += len(tags)
         for tag in tags:
-            self._emit(TagSeen(tag.epc, tag.antenna, tag.rssi_dbm))
+            self._tag(TagSeen(tag.epc, tag.antenna, tag.rssi_dbm), self.settings.ports)
+
+    def _tag(self, seen: TagSeen, ports: tuple[int, ...] | None) -> None:
+        """Hand on a read, unless no tag and no reader could have produced it (counted ``bad_reads``)."""
+        problem = read_problem(seen.epc, seen.antenna, seen.rssi_dbm, antennas=ports)
+        if problem is not None:
+            self.stats["bad_reads"] += 1
+            self._throttle.warn("bad_read", "%s: impossible read dropped on %s: %s", self.name,
+                                self.port_in_use, problem)
+            return
+        self.stats["reads"] += 1
+        self._emit(seen)
 
     # ---- R2000 conversation --------------------------------------------------------------------
 

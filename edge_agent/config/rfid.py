@@ -5,11 +5,31 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import Model
 
 _PATTERN = re.compile(r"^[0-9A-F?]{1,64}$")
+EpcBits = tuple[Annotated[int, Field(ge=16, le=496, multiple_of=16)], ...]
+"""EPC lengths in bits: whole 16-bit words, at most the 496 a Gen2 PC word can announce."""
+
+
+class TagLengths(Model):
+    """EPC lengths (bits) each kind of tag may have; a read of another length is bad data.
+
+    The tags a lane deals with carry one EPC size each (EPC-96 is the common one); anything else is
+    a foreign or forged tag, dropped and counted before it can be joined to a passage.
+    """
+
+    fast_card: EpcBits = Field(default=(96,), min_length=1, description="Driver FAST cards.")
+    conveyance: EpcBits = Field(default=(96,), min_length=1, description="Conveyance transponders.")
+    eseal: EpcBits = Field(default=(96,), min_length=1, description="Container e-seals.")
+    unknown: EpcBits = Field(
+        default=tuple(range(96, 497, 16)),
+        min_length=1,
+        description="Tags of no configured kind (counted, never used): the EPC Tag Data Standard's "
+        "96 to 496 bits.",
+    )
 
 
 class TagPatterns(Model):
@@ -21,6 +41,9 @@ class TagPatterns(Model):
     fast_card: tuple[str, ...] = Field(default=("35",), description="Driver FAST cards.")
     conveyance: tuple[str, ...] = Field(default=("30",), description="Windshield conveyance transponders.")
     eseal: tuple[str, ...] = Field(default=("3A",), description="Container e-seals.")
+    epc_bits: TagLengths = Field(
+        default_factory=TagLengths, description="EPC lengths each kind may have (reads of others are bad)."
+    )
 
     @field_validator("fast_card", "conveyance", "eseal")
     @classmethod
@@ -107,8 +130,19 @@ class AsciiRfidConfig(_Common):
         default=1, ge=1, le=64, description="Antenna assumed when a line gives none."
     )
     default_rssi_dbm: float = Field(
-        default=-50.0, ge=-128, le=0, description="RSSI assumed when a line gives none."
+        default=-50.0, ge=-100, le=0, description="RSSI assumed when a line gives none."
     )
+    antennas: tuple[Annotated[int, Field(ge=1, le=64)], ...] = Field(
+        default=(1, 2, 3, 4),
+        min_length=1,
+        description="Antenna ports the reader has: a line naming another port is bad data.",
+    )
+
+    @model_validator(mode="after")
+    def _default_port(self) -> AsciiRfidConfig:
+        if self.default_antenna not in self.antennas:
+            raise ValueError(f"default_antenna {self.default_antenna} is not one of antennas {self.antennas}")
+        return self
 
 
 RfidConfig = Annotated[R2000RfidConfig | AsciiRfidConfig, Field(discriminator="backend")]

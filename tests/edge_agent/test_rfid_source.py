@@ -127,9 +127,10 @@ def test_ascii_backend_fills_in_missing_antenna_and_rssi(tmp_path: Path) -> None
             cfg = AsciiRfidConfig(port=sim.port, default_antenna=3, default_rssi_dbm=-44.0)
             async with running(cfg) as r:
                 await until(lambda: r.source.health().state is DeviceState.UP)
-                sim.inject_junk(b"aabbccdd\nnot-a-tag\n")
+                sim.inject_junk(b"aabbccdd00000000000000ee\nnot-a-tag\n")
                 await until(lambda: bool(r.reads()))
-                assert r.reads() == [TagRead("AABBCCDD", 3, -44.0, 500.0, reader="rfid-lane1")]
+                epc = "AABBCCDD00000000000000EE"
+                assert r.reads() == [TagRead(epc, 3, -44.0, 500.0, reader="rfid-lane1")]
                 await until(lambda: r.source.health().counters["bad_lines"] == 1)
 
     run(main())

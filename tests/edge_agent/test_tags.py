@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.config.rfid import CrossReadRule, TagPatterns
+from edge_agent.config.rfid import AsciiRfidConfig, CrossReadRule, TagLengths, TagPatterns
 from edge_agent.domain import TagKind, TagRead
-from edge_agent.tags import classify, is_cross_read, matches, summarise
+from edge_agent.tags import classify, is_cross_read, length_problem, matches, summarise
 
 PATTERNS = TagPatterns(fast_card=("35",), conveyance=("30", "E2801160"), eseal=("3A", "E28011??99"))
 
@@ -75,3 +75,23 @@ def test_summary_is_order_independent(reads: list[tuple[float, float, int]]) -> 
 
     assert fold(reads) == fold(list(reversed(reads)))
     assert fold(reads)[0] == len(reads)
+
+
+def test_a_kind_of_tag_has_the_epc_lengths_configured_for_it() -> None:
+    assert length_problem("3A" + "0" * 22, PATTERNS) is None  # EPC-96 seal
+    long_seal = length_problem("3A" + "0" * 122, PATTERNS)  # a 62-byte "seal"
+    assert long_seal == "eseal EPC of 496 bits; this kind has 96 bits"
+    assert length_problem("AD00", PATTERNS) == "unknown EPC of 16 bits; this kind has 96 to 496 bits"
+    wide = TagPatterns(eseal=("3A",), epc_bits=TagLengths(eseal=(96, 128)))
+    assert length_problem("3A" + "0" * 30, wide) is None
+
+
+@pytest.mark.parametrize("bits", [[100], [512], [0], []])
+def test_epc_lengths_are_whole_gen2_words(bits: list[int]) -> None:
+    with pytest.raises(ValueError, match="eseal"):
+        TagLengths.model_validate({"eseal": bits})
+
+
+def test_an_ascii_reader_default_antenna_is_one_of_its_ports() -> None:
+    with pytest.raises(ValueError, match="default_antenna 5 is not one of antennas"):
+        AsciiRfidConfig(port="loop://", default_antenna=5)
