@@ -156,3 +156,15 @@ def test_a_store_under_a_file_is_refused(tmp_path: Path) -> None:
     )
     problems = dict(preflight(parse_config(text)))
     assert problems["storage.path"] == f"{tmp_path / 'plain-file'} is not a directory"
+
+
+def test_a_missing_recognition_model_is_named(tmp_path: Path) -> None:
+    from edge_agent.config import parse_config
+    from edge_agent.config.preflight import preflight
+
+    camera = '[devices.cameras.front]\nbackend = "picamera2"\nrole = "plate"\n'
+    model = f'[recognition]\nbackend = "tflite"\nplate_model = "{tmp_path / "no-plate.tflite"}"\n'
+    cfg = parse_config(lane_toml(tmp_path, simulation=False) + camera + model)
+    problems = dict(preflight(cfg))
+    assert problems["recognition.plate_model"].startswith(f"cannot read {tmp_path / 'no-plate.tflite'}")
+    assert "recognition.container_model" not in problems  # no container camera: that model is not loaded
