@@ -96,6 +96,7 @@ class Agent:
     async def _build(self) -> None:
         from edge_agent.auth import CommandVerifier
         from edge_agent.override import OverrideHandler
+        from edge_agent.replay import ReplayLog
         from edge_agent.uplink import Uplink
         from edge_agent.watchdog import LaneWatchdog, SystemdNotifier
 
@@ -108,6 +109,10 @@ class Agent:
         await self.reference.load()
         # commands carry real UTC times: verify them against the wall clock even in an accelerated simulation
         verifier = CommandVerifier(cfg.commands, SystemClock())
+        replay_log = ReplayLog(self.store, verifier)  # replay protection survives restarts
+        remembered = await replay_log.open()
+        if remembered:
+            log.info("replay check: %d recent commands remembered from before the restart", remembered)
         self.uplink = Uplink(
             cfg.mqtt,
             site_id=cfg.site_id,
@@ -116,6 +121,7 @@ class Agent:
             outbox=self.outbox,
             verifier=verifier,
             clock=clock,
+            replay_log=replay_log,
         )
         self.journal = Journal(
             self.store, self.outbox, topic=self.uplink.topic("passage"), priority=Priority.DECISION

@@ -3,14 +3,17 @@
 The signature covers the canonical JSON of the envelope without ``auth``:
 ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()``.
 Checks run in this order, and the first failure is the reason: ``malformed``, ``unsigned``,
-``unknown_key``, ``bad_signature``, ``unauthorised``, ``expired``, ``replayed``. A command is
-remembered (its key id and nonce) only once it passed every other check.
+``unknown_key``, ``bad_signature``, ``unauthorised``, ``expired``, ``replayed`` (a nonce, or a
+``command_id``, seen before). :meth:`CommandVerifier.check` runs every check and remembers nothing
+(the uplink screens untrusted input with it); :meth:`CommandVerifier.remember` records a command that
+is about to run. What is remembered survives restarts through :mod:`edge_agent.replay`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import heapq
 import hmac
@@ -19,7 +22,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +57,8 @@ class Principal:
     command_id: str = ""
     name: str = ""
     issued_at: str = ""
+    nonce: str = ""
+    issued_ts: float = 0.0
 
 
 def canonical(envelope: Mapping[str, Any]) -> bytes:
@@ -173,19 +178,54 @@ class CommandVerifier:
         creds = credentials_dir if credentials_dir is not None else os.environ.get("CREDENTIALS_DIRECTORY")
         self._keys = {key_id: _load_key(key_id, spec, creds) for key_id, spec in cfg.keys.items()}
         self._seen: set[tuple[str, str]] = set()
-        self._order: list[tuple[float, str, str]] = []  # heap of (issued, key_id, nonce)
+        self._ids: set[str] = set()
+        self._order: list[tuple[float, str, str, str]] = []  # heap of (issued, key_id, nonce, command_id)
         self._floor = float("-inf")  # commands issued at or before this can no longer be checked
 
     def verify(self, envelope: Mapping[str, Any]) -> Principal:
-        """Return who signed ``envelope``, or raise :class:`CommandRejected` with the reason."""
+        """Return who signed ``envelope`` and remember it, or raise :class:`CommandRejected`."""
+        principal = self.check(envelope)
+        self.remember(principal)
+        return principal
+
+    def check(self, envelope: Mapping[str, Any]) -> Principal:
+        """Every check (a replay included) without remembering anything: cheap screening of input."""
         try:
             principal = self._verify(envelope)
+            self._check_replay(principal.key_id, principal.nonce, principal.command_id, principal.issued_ts)
         except CommandRejected as exc:
             self.counters[exc.reason] += 1
             log.debug("command rejected (%s): %s", exc.reason, exc.detail)
             raise
-        self.counters["accepted"] += 1
         return principal
+
+    def remember(self, principal: Principal) -> None:
+        """Record an accepted command's nonce and id; raise ``replayed`` if it was seen meanwhile."""
+        try:
+            self._remember(
+                principal.key_id, principal.nonce, principal.command_id, principal.issued_ts, self._now()
+            )
+        except CommandRejected as exc:
+            self.counters[exc.reason] += 1
+            raise
+        self.counters["accepted"] += 1
+
+    def preload(self, seen: Iterable[tuple[str, str, str, float]]) -> int:
+        """Remember ``(key_id, nonce, command_id, issued_ts)`` recorded before a restart; return how many."""
+        now, n = self._now(), 0
+        for key_id, nonce, command_id, at in seen:
+            with contextlib.suppress(CommandRejected):
+                self._remember(key_id, nonce, command_id, at, now)
+                n += 1
+        return n
+
+    @property
+    def horizon_s(self) -> float:
+        """How far back a command can still be accepted (older ones are expired anyway)."""
+        return self.cfg.max_age_s + self.cfg.clock_skew_s
+
+    def _now(self) -> float:
+        return self.clock.utcnow().timestamp()
 
     def _verify(self, envelope: Mapping[str, Any]) -> Principal:
         if not isinstance(envelope, Mapping):
@@ -243,8 +283,7 @@ class CommandVerifier:
             raise CommandRejected("expired", f"issued {at - now:.1f} s in the future")
         if now - at > self.cfg.max_age_s:
             raise CommandRejected("expired", f"issued {now - at:.1f} s ago (max {self.cfg.max_age_s:g} s)")
-        self._remember(key_id, nonce, at, now)
-        return Principal(issuer_id, str(role), key_id, command_id, name, issued_text)
+        return Principal(issuer_id, str(role), key_id, command_id, name, issued_text, nonce.lower(), at)
 
     @staticmethod
     def _check_signature(key: _Key, payload: bytes, sig: bytes) -> None:
@@ -259,20 +298,29 @@ class CommandVerifier:
         except InvalidSignature:
             raise CommandRejected("bad_signature", "Ed25519 signature does not verify") from None
 
-    def _remember(self, key_id: str, nonce: str, at: float, now: float) -> None:
-        """Record a nonce; memory is bounded by forgetting the oldest and refusing anything older."""
-        horizon = now - self.cfg.max_age_s - self.cfg.clock_skew_s
-        while self._order and self._order[0][0] < horizon:
-            _, k, n = heapq.heappop(self._order)
-            self._seen.discard((k, n))
-        entry = (key_id, nonce.lower())
-        if entry in self._seen:
+    def _check_replay(self, key_id: str, nonce: str, command_id: str, at: float) -> None:
+        if (key_id, nonce.lower()) in self._seen:
             raise CommandRejected("replayed", f"nonce {nonce} was already used")
+        if command_id in self._ids:
+            raise CommandRejected("replayed", f"command_id {command_id} was already used")
         if at <= self._floor:
             raise CommandRejected("replayed", "issued before the oldest nonce still remembered; resend")
+
+    def _remember(self, key_id: str, nonce: str, command_id: str, at: float, now: float) -> None:
+        """Record a nonce and command id; memory is bounded by forgetting the oldest, refusing older."""
+        horizon = now - self.horizon_s
+        while self._order and self._order[0][0] < horizon:
+            self._forget()
+        self._check_replay(key_id, nonce, command_id, at)
+        entry = (key_id, nonce.lower())
         self._seen.add(entry)
-        heapq.heappush(self._order, (at, *entry))
+        self._ids.add(command_id)
+        heapq.heappush(self._order, (at, *entry, command_id))
         while len(self._order) > self.cfg.replay_cache:
-            oldest, k, n = heapq.heappop(self._order)
-            self._seen.discard((k, n))
-            self._floor = max(self._floor, oldest)
+            self._floor = max(self._floor, self._forget())
+
+    def _forget(self) -> float:
+        oldest, k, n, cid = heapq.heappop(self._order)
+        self._seen.discard((k, n))
+        self._ids.discard(cid)
+        return oldest

@@ -36,6 +36,7 @@ class Central:
         self.messages: Counter[str] = Counter()  # by topic suffix
         self.faults: list[dict[str, Any]] = []
         self.responses: dict[str, dict[str, Any]] = {}
+        self.response_log: list[dict[str, Any]] = []  # every response received, redeliveries included
         self.availability: str | None = None
         self.bad_payloads = 0
         self._lock = threading.Lock()
@@ -91,6 +92,7 @@ class Central:
                 self.faults.append(payload)
             elif suffix == "command/response" and isinstance(payload, dict):
                 self.responses[str(payload.get("command_id"))] = payload
+                self.response_log.append(payload)
             elif suffix == "availability":
                 self.availability = payload.get("state") if isinstance(payload, dict) else str(payload)
         if self._loop is not None and self._changed is not None:
@@ -108,6 +110,10 @@ class Central:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
         return True
+
+    def publish_raw(self, payload: bytes, *, retain: bool = False) -> None:
+        """Publish any bytes on the lane's command topic (an attacker's or a broken client's message)."""
+        self._client.publish(self.base + "/command", payload, qos=1, retain=retain)
 
     async def command(self, envelope: dict[str, Any], limit_s: float = 10.0) -> dict[str, Any]:
         """Publish a (signed) command envelope and wait for its response."""

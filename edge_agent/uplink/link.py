@@ -33,6 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.errors import EdgeAgentError
+from edge_agent.uplink.commands import MAX_COMMAND_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,8 @@ class Session:
                 if self.v5:
                     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
                     props.SessionExpiryInterval = 0
+                    # the broker must not send us anything larger than the largest command
+                    props.MaximumPacketSize = MAX_COMMAND_BYTES + 64 * 1024
                 self.client.connect(
                     self.broker.host,
                     self.broker.port,

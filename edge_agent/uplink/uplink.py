@@ -24,6 +24,7 @@ import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -31,13 +32,20 @@ import paho.mqtt.client as mqtt
 
 from edge_agent.clock import Clock
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.errors import StoreError
+from edge_agent.errors import CommandRejected, StoreError
 from edge_agent.health import DeviceHealth, DeviceState
 from edge_agent.ids import new_id
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox, Priority, QuotaState
 from edge_agent.uplink import messages
-from edge_agent.uplink.commands import CommandDispatcher, CommandHandler, CommandVerifierLike, RateLimitedLog
+from edge_agent.uplink.commands import (
+    CommandDispatcher,
+    CommandHandler,
+    CommandVerifierLike,
+    RateLimitedLog,
+    ReplayLogLike,
+    Screened,
+)
 from edge_agent.uplink.link import Broker, LinkError, LinkRefusedError, Session
 from edge_agent.uplink.topics import Topics, valid_publish_topic
 
@@ -50,6 +58,11 @@ device list (the uplink adds itself), every other key (JSON-ready) goes into its
 _AVAILABILITY_TOKEN = -1
 _MEMORY_TOKEN = -2  # messages the store could not take, published from memory (best effort, QoS 1)
 MEMORY_QUEUE = 64
+REJECT_RATE_PER_S = 5.0
+"""Rejected command messages answered per second at most (the rest are counted and logged, unanswered)."""
+REJECT_BURST = 20
+MAX_VALID_PENDING = 1024
+"""Validly signed commands waiting at once; past this (only a key holder can cause it) they are refused."""
 """Messages kept in memory while the store refuses writes (a storage fault must still reach central)."""
 _DEFAULT_PRIORITY = {
     "passage": Priority.DECISION,
@@ -74,6 +87,7 @@ class Uplink:
         outbox: Outbox,
         verifier: CommandVerifierLike | None,
         clock: Clock,
+        replay_log: ReplayLogLike | None = None,
     ) -> None:
         self.cfg = cfg
         self.site_id = site_id
@@ -84,7 +98,9 @@ class Uplink:
         self.topics = Topics(cfg.topic_prefix, site_id, lane_id)
         self.client_id = cfg.client_id or f"edge-{site_id}-{lane_id}"
         self.brokers = [Broker.parse(u) for u in cfg.urls]
-        self.commands = CommandDispatcher(site_id=site_id, lane_id=lane_id, verifier=verifier, clock=clock)
+        self.commands = CommandDispatcher(
+            site_id=site_id, lane_id=lane_id, verifier=verifier, clock=clock, replay_log=replay_log
+        )
         self.counters: Counter[str] = Counter()
         self._rlog = RateLimitedLog(log)
         self._health = DeviceHealth("uplink", "mqtt")
@@ -101,7 +117,11 @@ class Uplink:
         self._avail_ack: asyncio.Future[bool] | None = None
         self._tokens = float(cfg.replay_burst)
         self._token_time = time.monotonic()
-        self._command_queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue(maxsize=256)
+        self._valid: deque[tuple[Screened, mqtt.MQTTMessage]] = deque()  # signed: every one is run
+        self._rejects: deque[tuple[Screened, mqtt.MQTTMessage]] = deque(maxlen=REJECT_BURST)
+        self._commands_ready = asyncio.Event()
+        self._reject_tokens = float(REJECT_BURST)
+        self._reject_time = time.monotonic()
         self._memory: deque[tuple[str, bytes]] = deque(maxlen=MEMORY_QUEUE)  # (topic, payload)
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
@@ -556,25 +576,58 @@ class Uplink:
 
     # -- commands ------------------------------------------------------------------------------------
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
-        try:
-            self._command_queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            self.counters["commands_overflow"] += 1
-            log.warning("uplink: command queue full, dropped a message on %s", msg.topic)
+        """Screen every message as it arrives: junk never queues in front of a signed command."""
+        cmd = self.commands.screen(bytes(msg.payload), origin=msg.topic, retained=bool(msg.retain))
+        if cmd.valid:
+            if len(self._valid) >= MAX_VALID_PENDING:
+                self.counters["commands_overloaded"] += 1
+                cmd = replace(cmd, rejection=CommandRejected("overloaded", "too many commands at once"))
+                self._queue_rejection(cmd, msg)
+                return
+            self._valid.append((cmd, msg))
+            self._commands_ready.set()
+            return
+        self._queue_rejection(cmd, msg)
+
+    def _queue_rejection(self, cmd: Screened, msg: mqtt.MQTTMessage) -> None:
+        now = time.monotonic()
+        self._reject_tokens = min(
+            float(REJECT_BURST), self._reject_tokens + (now - self._reject_time) * REJECT_RATE_PER_S
+        )
+        self._reject_time = now
+        if self._reject_tokens < 1.0 or len(self._rejects) >= REJECT_BURST:
+            self.counters["commands_unanswered"] += 1
+            assert cmd.rejection is not None
+            self.commands.rejected(cmd.rejection, cmd.command_id, cmd.name, cmd.origin)  # count + log
+            return
+        self._reject_tokens -= 1.0
+        self._rejects.append((cmd, msg))
+        self._commands_ready.set()
 
     async def _run_commands(self) -> None:
         while True:
-            msg = await self._command_queue.get()
+            await self._commands_ready.wait()
+            if self._valid:
+                cmd, msg = self._valid.popleft()
+            elif self._rejects:
+                cmd, msg = self._rejects.popleft()
+            else:
+                self._commands_ready.clear()
+                continue
             try:
-                await self._answer(msg)
+                await self._answer(cmd, msg)
             except Exception:
                 log.exception("uplink: answering a command failed")
 
-    async def _answer(self, msg: mqtt.MQTTMessage) -> None:
+    async def _answer(self, cmd: Screened, msg: mqtt.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)
         response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        response = await self.commands.handle(bytes(msg.payload), origin=msg.topic, retained=bool(msg.retain))
+        if not isinstance(correlation, bytes | bytearray) or len(correlation) > 256:
+            correlation = None
+        if not isinstance(response_topic, str) or len(response_topic) > 256:
+            response_topic = None
+        response = await self.commands.execute(cmd)
         body = messages.encode(response)
         std_topic = self.topics("command_response")
         rows = [(std_topic, response["response_id"])]

@@ -87,7 +87,7 @@ def envelope(name: str = "signal.override", *, role: str = "officer", issuer: st
              issued: datetime = NOW, nonce: str | None = None) -> dict[str, Any]:
     return {
         "schema": "lane.command/1",
-        "command_id": "0193f1f2-aaaa-7bbb-8ccc-000000000001",
+        "command_id": f"0193f1f2-aaaa-7bbb-8ccc-{secrets.token_hex(6)}",  # unique: ids are replay-checked
         "name": name,
         "issued_at": issued.isoformat().replace("+00:00", "Z"),
         "nonce": nonce or secrets.token_hex(12),
@@ -114,7 +114,9 @@ def rejected(verifier: CommandVerifier, env: Any) -> str:
 def test_valid_commands_of_both_algorithms_are_accepted(keys: Keys) -> None:
     v = CommandVerifier(config(keys), FixedClock())
     p = v.verify(officer(keys))
-    expected = Principal("officer-1234", "officer", "officer-7", p.command_id, "signal.override", p.issued_at)
+    expected = Principal(
+        "officer-1234", "officer", "officer-7", p.command_id, "signal.override", p.issued_at, p.nonce, p.issued_ts
+    )
     assert p == expected
     assert p.command_id.startswith("0193")
     assert v.verify(central(keys)).role == "central"

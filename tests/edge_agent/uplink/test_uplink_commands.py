@@ -36,11 +36,14 @@ def _canonical(envelope: dict[str, Any]) -> bytes:
 class HmacVerifier:
     """A small real verifier (HMAC-SHA256 over the canonical envelope) standing in for edge_agent.auth."""
 
-    def verify(self, envelope: dict[str, Any]) -> str:
+    def check(self, envelope: dict[str, Any]) -> str:
         sig = base64.b64decode(envelope["auth"]["sig"])
         if not hmac.compare_digest(sig, hmac.new(KEY, _canonical(envelope), hashlib.sha256).digest()):
             raise CommandRejected("bad_signature", f"key {envelope['auth']['key_id']}")
         return str(envelope["issuer"]["id"])
+
+    def remember(self, principal: Any) -> None:
+        """This double keeps no replay memory (edge_agent.auth's tests cover replays)."""
 
 
 def command(name: str, body: dict[str, Any], *, key: bytes = KEY) -> dict[str, Any]:
@@ -116,18 +119,24 @@ async def test_commands_answered_rejected_and_run_in_order(
     for r in got:
         validate("command_response", r)
     summary = [(r["command_id"], r["status"], r["reason"]) for r in got]
-    assert summary == [
-        (good["command_id"], "accepted", None),
+    screened_out = [
         (None, "rejected", "malformed"),
         (forged["command_id"], "rejected", "bad_signature"),
         (unknown["command_id"], "rejected", "unknown_command"),
         (bad_name["command_id"], "rejected", "unknown_command"),
         ("x1", "rejected", "malformed"),
+    ]
+    ran = [
+        (good["command_id"], "accepted", None),
         (bad_body["command_id"], "rejected", "invalid_body"),
         (crash["command_id"], "error", "handler_failed"),
         (ok2["command_id"], "accepted", None),
     ]
-    assert got[0]["result"] == {"version": 3}
+    # signed commands run in arrival order; messages screened out are answered in theirs, never ahead
+    assert [x for x in summary if x not in screened_out] == ran
+    assert [x for x in summary if x in screened_out] == screened_out
+    assert len(summary) == len(sent)
+    assert next(r for r in got if r["command_id"] == good["command_id"])["result"] == {"version": 3}
     # rejected commands never reached a handler; accepted ones ran in arrival order with the principal
     assert [(k, b.get("aspect", b.get("version")), p) for k, b, p in calls] == [
         ("snapshot", 3, "officer-7"),
