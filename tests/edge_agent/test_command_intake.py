@@ -138,9 +138,9 @@ def test_a_captured_command_is_refused_after_a_restart(
                 return [r for r in it.central.response_log if r["command_id"] == cid]
 
             # the first answer may arrive again (at least once, same response_id); a second one refuses
-            assert await it.central.wait_for(
-                lambda: len({r["response_id"] for r in answers()}) >= 2, 10
-            ), answers()
+            assert await it.central.wait_for(lambda: len({r["response_id"] for r in answers()}) >= 2, 10), (
+                answers()
+            )
             again = [r for r in answers() if r["response_id"] != first["response_id"]]
             assert [(r["status"], r["reason"]) for r in again] == [("rejected", "replayed")], again
             fresh = override("open")  # a new command from the officer still works
