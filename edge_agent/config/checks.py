@@ -45,7 +45,10 @@ def lane_problems(cfg: LaneConfig) -> list[Problem]:
 
 
 def signal_pins(sig: SignalConfig) -> list[tuple[str, int]]:
-    """``(key, pin)`` of every pin the signal uses on its bank: lamps, read-back, heartbeat."""
+    """``(key, pin)`` of every pin the signal uses on its bank: lamps, read-back, heartbeat.
+
+    A ``sim`` bank's loopback inputs count too: each is wired to a lamp output.
+    """
     named: list[tuple[str, int | None]] = [
         ("signal.pins.red", sig.pins.red),
         ("signal.pins.amber", sig.pins.amber),
@@ -60,6 +63,8 @@ def signal_pins(sig: SignalConfig) -> list[tuple[str, int]]:
             ("signal.readback.amber", sig.readback.amber),
             ("signal.readback.green", sig.readback.green),
         ]
+    if sig.gpio.backend == "sim":
+        named += [(f"signal.gpio.loopback.{out}", pin) for out, pin in sig.gpio.loopback.items()]
     return [(key, pin) for key, pin in named if pin is not None]
 
 

@@ -80,6 +80,16 @@ def test_loops_on_a_bank_of_their_own_may_reuse_numbers() -> None:
     assert parse_config(DEMO[:start] + loops + DEMO[end:]).devices.loops.backend == "gpio"
 
 
+def test_a_loop_input_on_a_simulated_lamp_wire_names_it() -> None:
+    start, end = DEMO.index("[devices.loops]"), DEMO.index("[devices.cameras.front]")
+    loops = '[devices.loops]\nbackend = "gpio"\npins = { entry = 5, exit = 6 }\n'
+    text = edited(
+        DEMO[:start] + loops + DEMO[end:],
+        **{'gpio = { backend = "sim" }': 'gpio = { backend = "sim", loopback = { 17 = 5 } }'},
+    )
+    assert ("devices.loops.pins.entry", "pin 5 is also signal.gpio.loopback.17") in errors(text)
+
+
 # ---- bounds and floors -------------------------------------------------------------------------
 
 
@@ -181,5 +191,4 @@ def test_the_demo_declares_itself_a_simulation() -> None:
         "signal.gpio.backend",
         "devices.cameras.front.backend",
         "devices.cameras.container.backend",
-        "recognition",
     } <= keys
