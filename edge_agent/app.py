@@ -28,6 +28,7 @@ from edge_agent.errors import CommandRejected, ConfigError, StoreError
 from edge_agent.health import DeviceHealth
 from edge_agent.journal import Journal
 from edge_agent.lane import Lane, Outcome
+from edge_agent.liveness import Liveness
 from edge_agent.reference import ReferenceData
 from edge_agent.reload import plan_reload
 from edge_agent.signal import TrafficSignal, open_gpio
@@ -91,6 +92,8 @@ class Agent:
     ) -> None:
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
             log.critical("agent stopping on %r: signal to red", exc)
+            if getattr(self, "liveness", None) is not None:
+                self.liveness.clean_stop = False
         await self._stack.aclose()
 
     async def _build(self) -> None:
@@ -127,13 +130,22 @@ class Agent:
             self.store, self.outbox, topic=self.uplink.topic("passage"), priority=Priority.DECISION
         )
         await self.journal.open()
+        self.liveness = await stack.enter_async_context(Liveness(self.store, clock))
         await stack.enter_async_context(self.uplink)
+        if self.liveness.gap is not None:  # trucks may have crossed unseen: say so
+            gap = self._event("lane.gap", self.liveness.gap.as_event_data())
+            self._publish("event", gap, Priority.DECISION)
 
         self.io = open_gpio(cfg.signal.gpio)
         stack.callback(self.io.close)
+        signal_cfg = cfg.signal
+        if signal_cfg.state_file is None:  # closed and held must survive restarts: beside the store
+            signal_cfg = signal_cfg.model_copy(
+                update={"state_file": cfg.storage.path.with_name(cfg.storage.path.stem + ".signal.json")}
+            )
         self.signal = await stack.enter_async_context(
             TrafficSignal(
-                cfg.signal, self.io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault
+                signal_cfg, self.io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault
             )
         )
         wd = cfg.signal.watchdog
@@ -365,6 +377,11 @@ class Agent:
 
     def _on_aspect(self, aspect: SignalAspect, reason: str) -> None:
         log.debug("signal %s (%s)", aspect.value, reason)
+
+    def _event(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        from edge_agent.uplink.messages import event
+
+        return event(self.cfg.site_id, self.cfg.lane_id, type_, at=self.clock.utcnow(), data=data)
 
     def _on_audit(self, record: dict[str, Any]) -> None:
         from edge_agent.uplink.messages import event_message

@@ -34,6 +34,9 @@ from edge_agent.sources import Emit
 
 log = logging.getLogger(__name__)
 
+VEHICLE_AT_START = "vehicle_at_start"
+"""Condition (red, like every loop fault) from start-up until every loop has been seen clear."""
+
 RECONCILE_S = 1.0
 """GPIO: re-read every pin at least this often (lane seconds), in case an edge was missed."""
 
@@ -176,6 +179,13 @@ class LoopSource:
         lp.occupied_since = t if present else None
         if not present:
             self._report(self._conditions.end(f"stuck_loop:{lp.name}", f"loop {lp.name!r} clear again"))
+            if all(other.present is False for other in self._loops.values()):
+                self._report(self._conditions.end(VEHICLE_AT_START, "every loop clear: the lane is empty"))
+        elif first:
+            # occupied at start: a vehicle of unknown history (no passage, no reads) is in the lane
+            detail = f"loop {lp.name!r} occupied at start: a vehicle of unknown history is in the lane"
+            log.warning("%s: %s", self.name, detail)
+            self._report(self._conditions.start(VEHICLE_AT_START, VEHICLE_AT_START, detail))
         if first and not present:
             return  # an empty loop at start-up is not news
         if not first:

@@ -35,6 +35,8 @@ class Central:
         self.deliveries: Counter[str] = Counter()  # passage_id -> times received
         self.messages: Counter[str] = Counter()  # by topic suffix
         self.faults: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.health: dict[str, Any] | None = None  # the latest health message
         self.responses: dict[str, dict[str, Any]] = {}
         self.response_log: list[dict[str, Any]] = []  # every response received, redeliveries included
         self.availability: str | None = None
@@ -90,6 +92,10 @@ class Central:
                     self.passage_order.append(pid)
             elif suffix == "fault" and isinstance(payload, dict):
                 self.faults.append(payload)
+            elif suffix == "event" and isinstance(payload, dict):
+                self.events.append(payload)
+            elif suffix == "health" and isinstance(payload, dict):
+                self.health = payload
             elif suffix == "command/response" and isinstance(payload, dict):
                 self.responses[str(payload.get("command_id"))] = payload
                 self.response_log.append(payload)

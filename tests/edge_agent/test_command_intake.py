@@ -65,8 +65,8 @@ def override(action: str, **extra: object) -> dict[str, object]:
 class Lane:
     """The simulated devices, central, and an agent process that can be killed and started again."""
 
-    def __init__(self, tmp_path: Path, central: Central, cfg: Path) -> None:
-        self.tmp_path, self.central, self.cfg = tmp_path, central, cfg
+    def __init__(self, tmp_path: Path, central: Central, cfg: Path, loops: LoopCard) -> None:
+        self.tmp_path, self.central, self.cfg, self.loops = tmp_path, central, cfg, loops
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -101,7 +101,7 @@ async def lane(tmp_path: Path, mosquitto: Mosquitto) -> AsyncIterator[Lane]:
     ):
         cfg = tmp_path / "lane.toml"
         cfg.write_text(officer_config(tmp_path, rfid.port, wim.url, loops.url, mosquitto.url))
-        it = Lane(tmp_path, central, cfg)
+        it = Lane(tmp_path, central, cfg, loops)
         await it.start()
         try:
             yield it
