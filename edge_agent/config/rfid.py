@@ -21,12 +21,15 @@ class TagLengths(Model):
     a foreign or forged tag, dropped and counted before it can be joined to a passage.
     """
 
-    fast_card: EpcBits = Field(default=(96,), min_length=1, description="Driver FAST cards.")
-    conveyance: EpcBits = Field(default=(96,), min_length=1, description="Conveyance transponders.")
-    eseal: EpcBits = Field(default=(96,), min_length=1, description="Container e-seals.")
+    fast_card: EpcBits = Field(default=(96,), min_length=1, max_length=31, description="Driver FAST cards.")
+    conveyance: EpcBits = Field(
+        default=(96,), min_length=1, max_length=31, description="Conveyance transponders."
+    )
+    eseal: EpcBits = Field(default=(96,), min_length=1, max_length=31, description="Container e-seals.")
     unknown: EpcBits = Field(
         default=tuple(range(96, 497, 16)),
         min_length=1,
+        max_length=31,
         description="Tags of no configured kind (counted, never used): the EPC Tag Data Standard's "
         "96 to 496 bits.",
     )
@@ -135,6 +138,7 @@ class AsciiRfidConfig(_Common):
     antennas: tuple[Annotated[int, Field(ge=1, le=64)], ...] = Field(
         default=(1, 2, 3, 4),
         min_length=1,
+        max_length=64,
         description="Antenna ports the reader has: a line naming another port is bad data.",
     )
 
