@@ -39,6 +39,10 @@ BLANK = len(CHARSET)
 Roi = tuple[float, float, float, float]
 FloatArray = npt.NDArray[np.float32]
 
+READER_INPUT = (64, 128)
+"""The plate reader's input (height, width): a whole plate crop, grey, about 2:1."""
+WHOLE: Roi = (0.0, 0.0, 1.0, 1.0)
+
 _LUMA_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
 
 
@@ -69,6 +73,11 @@ def preprocess(image: npt.NDArray[np.uint8], roi: Roi, size: tuple[int, int]) ->
     return _stretch(_resample(gray, size[0], size[1]))
 
 
+def preprocess_crop(image: npt.NDArray[np.uint8], size: tuple[int, int] = READER_INPUT) -> FloatArray:
+    """The plate reader's input for a plate crop ``image`` (B, G, R): all of it, grey, at ``size``."""
+    return preprocess(image, WHOLE, size)
+
+
 def _luma_roi(image: npt.NDArray[np.uint8], roi: Roi) -> FloatArray:
     """The ROI of a B, G, R frame as float32 luma."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -91,6 +100,25 @@ def _stretch(gray: FloatArray) -> FloatArray:
 
 def _resample(gray: FloatArray, h: int, w: int) -> FloatArray:
     return cast(FloatArray, _area_weights(gray.shape[0], h) @ gray @ _area_weights(gray.shape[1], w).T)
+
+
+LUMA_BGR = _LUMA_BGR
+"""Luma weights of the B, G, R channels."""
+
+
+def luma(image: npt.NDArray[np.uint8]) -> FloatArray:
+    """A whole B, G, R frame as float32 luma (validated like :func:`preprocess`)."""
+    return _luma_roi(image, WHOLE)
+
+
+def stretch(gray: FloatArray) -> FloatArray:
+    """Contrast-stretch between the 2nd and 98th percentiles into [0, 1] (see :func:`preprocess`)."""
+    return _stretch(gray)
+
+
+def resample(gray: FloatArray, h: int, w: int) -> FloatArray:
+    """Area-resample ``gray`` to ``h`` x ``w``."""
+    return _resample(gray, h, w)
 
 
 def find_lines(gray: FloatArray, max_lines: int = 2) -> list[tuple[int, int]]:

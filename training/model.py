@@ -58,3 +58,43 @@ def with_softmax(model: tf.keras.Model) -> tf.keras.Model:
     """The shipped form: per-step class probabilities."""
     probs = tf.keras.layers.Softmax(name="probs")(model.output)
     return tf.keras.Model(model.input, probs)
+
+
+def _conv(x: tf.Tensor, filters: int, kernel: int | tuple[int, int] = 3, strides: int = 1) -> tf.Tensor:
+    x = tf.keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    return tf.keras.layers.ReLU()(x)
+
+
+def build_crop_reader(input_hw: tuple[int, int] = (64, 128), width: int = 128) -> tf.keras.Model:
+    """The plate crop reader: (batch, 64, 128, 1) -> (batch, 32, NUM_CLASSES), about 0.3 M parameters.
+
+    A stride-2 stem (16 channels), three stages (32, 64, 96 channels) that halve the height each and
+    the width once more, a conv folding the last 4 rows away, a global context vector added to every
+    one of the 32 steps (4 input columns each), two 1-D convs along the sequence, per-step logits.
+    """
+    h, w = input_hw
+    if h % 16 or w % 4:
+        raise ValueError(f"input {input_hw}: height must be a multiple of 16, width of 4")
+    inp = tf.keras.Input((h, w, 1), name="image")
+    x = _conv(inp, 16, 3, strides=2)  # h/2, w/2
+    x = _conv(x, 32)
+    x = tf.keras.layers.MaxPooling2D((2, 2))(x)  # h/4, w/4
+    x = _conv(x, 64)
+    x = tf.keras.layers.MaxPooling2D((2, 1))(x)  # h/8
+    x = _conv(x, 96)
+    x = tf.keras.layers.MaxPooling2D((2, 1))(x)  # h/16
+    x = tf.keras.layers.Conv2D(width, (h // 16, 1), use_bias=False)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.ReLU()(x)
+    x = tf.keras.layers.Reshape((w // 4, width))(x)
+    ctx = tf.keras.layers.GlobalAveragePooling1D()(x)
+    ctx = tf.keras.layers.Dense(width, activation="relu")(ctx)
+    ctx = tf.keras.layers.Reshape((1, width))(ctx)
+    x = tf.keras.layers.Add()([x, ctx])
+    for _ in range(2):
+        x = tf.keras.layers.Conv1D(width, 5, padding="same", use_bias=False)(x)
+        x = tf.keras.layers.BatchNormalization()(x)
+        x = tf.keras.layers.ReLU()(x)
+    logits = tf.keras.layers.Dense(NUM_CLASSES, name="logits")(x)
+    return tf.keras.Model(inp, logits)

@@ -1,8 +1,14 @@
-"""Synthetic training data: scenes rendered by ``hw_sim.render``, cut and scaled by the agent's own code.
+"""Synthetic training data, cut and scaled by the agent's own code.
 
-Each sample is a full camera frame from :func:`hw_sim.render.render_frame` passed through
-:func:`edge_agent.recognition.preprocess` (the exact lane-side path), with one extra augmentation: the
-region of interest is shifted and scaled by a few percent, as a camera drifts on its mount.
+The plate reader learns from plate crops: a plate painted by :mod:`hw_sim.render_plate` (state and
+province styles), put on a bumper, tilted and damaged by :mod:`hw_sim.render_damage`, and turned into
+the model input by :func:`edge_agent.recognition.preprocess_crop` (the exact lane-side path). Its
+validation set (``held_out=True``) is painted with registration faces and background pictures that
+training never sees, so it predicts accuracy on plates of a style the model has not met.
+
+The container reader learns from full camera frames of :func:`hw_sim.render.render_frame` passed
+through :func:`edge_agent.recognition.preprocess_lines`, with the region of interest shifted and scaled
+by a few percent, as a camera drifts on its mount.
 
 Only numpy, pillow and the repository are needed (no TensorFlow), so the data can be inspected alone::
 
@@ -23,8 +29,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge_agent.codes import check_digit
-from edge_agent.recognition import CHARSET, preprocess, preprocess_lines
-from hw_sim.render import CONTAINER_ROI, PLATE_ROI, Roi, render_frame
+from edge_agent.recognition import CHARSET, READER_INPUT, preprocess, preprocess_crop, preprocess_lines
+from hw_sim import render_fonts
+from hw_sim.render import CONTAINER_ROI, Roi, render_frame
+from hw_sim.render_damage import plate_crop
+from hw_sim.render_plate import BACKGROUNDS_HELD_OUT, BACKGROUNDS_TRAIN, render_plate
 from hw_sim.world import Scene
 
 
@@ -40,10 +49,13 @@ class ModelShape:
     wide_only: bool  # keep only 16:9 frames (the region's aspect then carries the O/0 width cue)
     step_px: int  # input columns per output step (CTC time resolution)
     epochs: int  # training epochs of the shipped model
+    crops: bool = False  # samples are plate crops (render_plate), not camera frames
 
 
 SHAPES = {
-    "plate": ModelShape("plate", (48, 128), PLATE_ROI, 8, 1, wide_only=True, step_px=4, epochs=7),
+    "plate": ModelShape(
+        "plate", READER_INPUT, (0.0, 0.0, 1.0, 1.0), 8, 1, wide_only=False, step_px=4, epochs=12, crops=True
+    ),
     "container": ModelShape(
         "container", (32, 256), CONTAINER_ROI, 11, 2, wide_only=False, step_px=4, epochs=6
     ),
@@ -78,11 +90,31 @@ def random_container(rng: np.random.Generator) -> str:
     return f"{owner}{category}{serial}{digit}"
 
 
+CROP_BLANK_SHARE = 0.04
+"""Share of plate crops painted without a registration (label ``""``): the reader learns silence."""
+
+
+def crop_sample(seed: int, *, held_out: bool = False) -> tuple[np.ndarray, str]:
+    """One plate crop as the reader's input, and its label (``""`` for a plate with no registration)."""
+    rng = np.random.default_rng([seed, 11])
+    text = "" if rng.random() < CROP_BLANK_SHARE else None
+    if held_out:
+        plate = render_plate(
+            rng, text, registration_fonts=render_fonts.REGISTRATION_HELD_OUT, backgrounds=BACKGROUNDS_HELD_OUT
+        )
+    else:
+        plate = render_plate(rng, text, backgrounds=BACKGROUNDS_TRAIN)
+    return preprocess_crop(plate_crop(rng, plate), READER_INPUT), plate.text
+
+
 def sample(shape: ModelShape, seed: int, *, augment: bool = True) -> tuple[np.ndarray, str] | None:
     """One (input, label) pair; the label is ``""`` for an illegible plate or no readable code.
 
     ``None`` when the seed draws a frame size the model does not train on (see ``wide_only``).
+    For plate crops, ``augment=False`` means the held-out validation style (unseen faces, pictures).
     """
+    if shape.crops:
+        return crop_sample(seed, held_out=not augment)
     rng = np.random.default_rng([seed, 7])
     text: str | None = None
     if rng.random() >= ILLEGIBLE_SHARE:
