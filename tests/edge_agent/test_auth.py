@@ -83,8 +83,14 @@ def config(keys: Keys, **kw: Any) -> CommandsConfig:
     )
 
 
-def envelope(name: str = "signal.override", *, role: str = "officer", issuer: str = "officer-1234",
-             issued: datetime = NOW, nonce: str | None = None) -> dict[str, Any]:
+def envelope(
+    name: str = "signal.override",
+    *,
+    role: str = "officer",
+    issuer: str = "officer-1234",
+    issued: datetime = NOW,
+    nonce: str | None = None,
+) -> dict[str, Any]:
     return {
         "schema": "lane.command/1",
         "command_id": f"0193f1f2-aaaa-7bbb-8ccc-{secrets.token_hex(6)}",  # unique: ids are replay-checked
@@ -115,7 +121,14 @@ def test_valid_commands_of_both_algorithms_are_accepted(keys: Keys) -> None:
     v = CommandVerifier(config(keys), FixedClock())
     p = v.verify(officer(keys))
     expected = Principal(
-        "officer-1234", "officer", "officer-7", p.command_id, "signal.override", p.issued_at, p.nonce, p.issued_ts
+        "officer-1234",
+        "officer",
+        "officer-7",
+        p.command_id,
+        "signal.override",
+        p.issued_at,
+        p.nonce,
+        p.issued_ts,
     )
     assert p == expected
     assert p.command_id.startswith("0193")
@@ -175,8 +188,12 @@ def test_signature_by_another_key_does_not_verify(keys: Keys) -> None:
     )
     other = sign_command(envelope(), alg="ed25519", key_id="officer-7", key=stranger)
     assert rejected(v, other) == "bad_signature"
-    forged = sign_command(envelope("reference.delta", role="central", issuer="central"),
-                          alg="hmac-sha256", key_id="central-1", key=b"x" * 32)
+    forged = sign_command(
+        envelope("reference.delta", role="central", issuer="central"),
+        alg="hmac-sha256",
+        key_id="central-1",
+        key=b"x" * 32,
+    )
     assert rejected(v, forged) == "bad_signature"
 
 
@@ -208,8 +225,9 @@ def test_replay_is_refused_and_a_rejected_command_does_not_burn_its_nonce(keys: 
     assert rejected(v, signed) == "replayed"
     upper = officer(keys, envelope(nonce="ABCDEF0123456789"))
     assert rejected(v, upper) == "replayed"  # nonces compare case-insensitively
-    assert v.verify(central(keys, envelope("reference.delta", role="central", issuer="central",
-                                           nonce="abcdef0123456789")))  # per key
+    assert v.verify(
+        central(keys, envelope("reference.delta", role="central", issuer="central", nonce="abcdef0123456789"))
+    )  # per key
 
 
 def test_replay_memory_is_bounded_and_stays_safe(keys: Keys) -> None:
@@ -289,8 +307,9 @@ def test_canonical_form_ignores_auth_and_key_order() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(field=st.sampled_from(["command_id", "name", "issued_at", "nonce", "issuer", "body"]), value=st.text())
-def test_changing_any_signed_field_is_never_accepted(tmp_path_factory: pytest.TempPathFactory, field: str,
-                                                     value: str) -> None:
+def test_changing_any_signed_field_is_never_accepted(
+    tmp_path_factory: pytest.TempPathFactory, field: str, value: str
+) -> None:
     keys = Keys(tmp_path_factory.mktemp("k"))
     v = CommandVerifier(config(keys), FixedClock())
     signed = officer(keys)

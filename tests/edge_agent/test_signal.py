@@ -404,7 +404,9 @@ def test_a_sequencer_crash_is_a_fault_reported_like_every_other() -> None:
         assert not signal.healthy  # the heartbeat stops: the external fail-safe holds red too
 
     # a crashed sequencer cuts straight to red (no dark gap): the history checker would refuse that
-    run_signal(SignalConfig(), scenario, check=False, on_fault=lambda name, detail: faults.append((name, detail)))
+    run_signal(
+        SignalConfig(), scenario, check=False, on_fault=lambda name, detail: faults.append((name, detail))
+    )
     assert faults and faults[0][0] == "signal" and "boom" in faults[0][1]
 
 
