@@ -76,6 +76,7 @@ class RoiPlateReader:
 
         self._model = open_interpreter(model_path, num_threads=num_threads)
         self._roi = roi
+        self._model.invoke(np.zeros(self._model.input_shape, dtype=np.float32))  # warm up before a truck
 
     def read(self, image: npt.NDArray[np.uint8]) -> PlateReading:
         """The plate on ``image`` (h, w, 3 uint8, B, G, R)."""

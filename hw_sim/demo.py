@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.app import Agent, Hooks, run_agent
+from edge_agent.camera import LabelRecogniser
 from edge_agent.clock import ScaledClock
 from edge_agent.config import LaneConfig, validate_config
 from edge_agent.ids import new_id
@@ -36,11 +37,18 @@ from hw_sim.modbus_wim import WimController
 from hw_sim.player import Layout, Player
 from hw_sim.rfid import SimulatedRfidReader
 from hw_sim.scenario import ASSUMED_POLICY, Scenario, Truck, generate
+from hw_sim.world import Scene
 
 log = logging.getLogger(__name__)
 
 SITE, LANE, PREFIX = "DEMO-POE", "C1", "lanes"
 CENTRAL_KEY_ID = "central-demo"
+CONTAINER_TAIL_S = 20.0
+"""How long the container camera keeps capturing after the entry loop clears (lane seconds)."""
+FRAME_SIZE = (640, 360)
+"""The plate camera's rendered frames (16:9, as the plate model expects)."""
+FRAME_VARIANTS = 4
+"""Renders per scene (placement, exposure, noise differ): the frames a passage votes across."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +123,17 @@ def demo_config(
             "wim": {"backend": "modbus", "url": wim_url, "poll_interval_s": 0.2},
             "loops": {"backend": "modbus", "url": loops_url, "poll_interval_s": 0.1},
             "cameras": {
-                layout.plate_camera: {"backend": "sim", "role": "plate", "fps": camera_fps},
-                layout.container_camera: {"backend": "sim", "role": "container", "fps": camera_fps},
+                layout.plate_camera: {"backend": "sim", "role": "plate", "fps": 2 * camera_fps},
+                # the container camera looks 10 m in: it sees the box well after the entry loop clears
+                layout.container_camera: {
+                    "backend": "sim",
+                    "role": "container",
+                    "fps": camera_fps,
+                    "tail_s": CONTAINER_TAIL_S,
+                },
             },
         },
+        "recognition": {"backend": "tflite"},  # the shipped plate model reads the rendered frames
         "signal": {"gpio": {"backend": "sim"}, "amber_s": 3.0},
         "commands": {
             "keys": {
@@ -224,8 +239,25 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
     loops = await stack.enter_async_context(LoopCard())
     rig = SimCameraRig()
     fps = 4.0
-    for name in (layout.plate_camera, layout.container_camera):
-        rig.add(SimCamera(name, clock=clock.monotonic, sleep=clock.sleep, fps=fps))
+    # the plate camera renders pixels for the shipped model; the container camera shows labels, read as
+    # labels until a container model ships (#11)
+    rig.add(
+        SimCamera(
+            layout.plate_camera,
+            clock=clock.monotonic,
+            sleep=clock.sleep,
+            fps=2 * fps,  # a truck passes the plate in under a second: more frames to vote across
+            render=True,
+            role="plate",
+            size=FRAME_SIZE,
+            variants=FRAME_VARIANTS,
+        )
+    )
+    rig.add(SimCamera(layout.container_camera, clock=clock.monotonic, sleep=clock.sleep, fps=fps))
+    rig.cameras[layout.plate_camera].expect(
+        Scene(t.plate if t.plate_legible else None, None) for t in scenario.trucks
+    )
+    labels = {layout.container_camera: LabelRecogniser()}
     key = secrets.token_bytes(32)
     key_file = workdir / "central.key"
     key_file.write_bytes(key)
@@ -252,7 +284,9 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
             print(_line(idx + 1, truck, o, _agrees(truck, o)), file=out, flush=True)
 
     central = await stack.enter_async_context(Central(url, prefix=PREFIX, site_id=SITE, lane_id=LANE))
-    agent = await stack.enter_async_context(Agent(cfg, clock=clock, hooks=Hooks(rig.cameras, on_outcome)))
+    agent = await stack.enter_async_context(
+        Agent(cfg, clock=clock, hooks=Hooks(rig.cameras, on_outcome, labels))
+    )
     stop = asyncio.Event()
     runner = asyncio.create_task(run_agent(agent, stop))
     try:
@@ -321,6 +355,15 @@ def _summary(opts: DemoOptions, run: DemoRun, out: Any) -> int:
             "p50": round(_percentile(latencies, 50), 2),
             "p99": round(_percentile(latencies, 99), 2),
         },
+        "plate_frames_read": next(
+            (
+                d["counters"].get("frames_read", 0)
+                for d in run.agent_health.get("devices", [])
+                if d["kind"] == "camera" and d["name"] == "front"
+            ),
+            0,
+        ),
+        "evidence_images": central.messages["evidence"],
         "wall_s": round(wall_s, 1),
         "seed": opts.seed,
     }

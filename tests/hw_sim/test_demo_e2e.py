@@ -39,6 +39,16 @@ def test_every_passage_arrives_once_with_the_intended_decision(mosquitto: Mosqui
     assert central.bad_payloads == 0
     assert run.agent_health["signal"]["aspect"] in ("red", "amber")
 
+    # the plates were read from rendered pixels by the shipped model, voted across frames
+    front = next(d for d in run.agent_health["devices"] if d["name"] == "front")
+    assert front["counters"]["frames_read"] >= len(trucks)
+    legible = [(t, o) for t, o in zip(trucks, run.outcomes, strict=True) if t.plate_legible]
+    read_right = sum(o.payload["vehicle"]["plate"] == t.plate for t, o in legible)
+    assert read_right >= 0.9 * len(legible)
+    assert all(o.payload["plate_vote"]["frames"] >= 1 for _, o in legible)
+    # one evidence image per passage that had plate frames, after the passages
+    assert central.messages["evidence"] == sum(1 for o in run.outcomes if o.passage.plates)
+
 
 def test_demo_command_prints_a_json_summary_and_exits_zero(tmp_path: Path) -> None:
     proc = subprocess.run(
