@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal as os_signal
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,7 @@ class Agent:
         self.config_path = config_path
         self.clock: Clock = clock or SystemClock()
         self.hooks = hooks or Hooks()
+        self.started_wall_mono = time.monotonic()
         self._stack = contextlib.AsyncExitStack()
         self.sources: list[EventSource] = []
         self.cameras: list[CameraSource] = []
@@ -175,6 +177,13 @@ class Agent:
         self.uplink.register_command("signal.override", override.handle)
         self.uplink.register_command("config.reload", lambda body, who: self.reload())
         self.uplink.set_health_provider(self.health_report)
+        if cfg.control.enabled:
+            from edge_agent.config.control import socket_for
+            from edge_agent.control import ControlServer
+            from edge_agent.status import build_status
+
+            path = socket_for(cfg.control, cfg.storage.path)
+            await stack.enter_async_context(ControlServer(path, lambda: build_status(self)))
 
     def _make_sources(self) -> list[EventSource]:
         from edge_agent.loops import LoopSource

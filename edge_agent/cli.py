@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_agent.read import register as register_read
 
     register_read(sub)
+    from edge_agent.history import register as register_history
+    from edge_agent.status import register as register_status
+
+    register_status(sub)
+    register_history(sub)
 
     diag = sub.add_parser("diag", help="technician diagnostics for each device")
     diag_sub = diag.add_subparsers(dest="diag_command", required=True)

@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -192,6 +192,8 @@ class ReferenceData:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.view: ReferenceView = EMPTY
+        self.updated_at: datetime | None = None
+        """When central's last snapshot or delta was applied (None: the data predates this start)."""
 
     async def load(self) -> ReferenceView:
         """Create the tables if needed and load what the store holds (at start-up)."""
@@ -218,6 +220,7 @@ class ReferenceData:
             return _load(conn)
 
         self.view = await self._store.write(txn)
+        self.updated_at = datetime.now(UTC)
         return self._result()
 
     async def apply_delta(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +249,7 @@ class ReferenceData:
             return _load(conn)
 
         self.view = await self._store.write(txn)
+        self.updated_at = datetime.now(UTC)
         return self._result()
 
     def _result(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from edge_agent.config.base import Model
 from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecognitionConfig
+from edge_agent.config.control import ControlConfig
 from edge_agent.config.commands import CommandsConfig
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
 from edge_agent.config.mqtt import MqttConfig
@@ -56,6 +57,7 @@ class LaneConfig(Model):
     recognition: RecognitionConfig = SimRecognitionConfig()
     signal: SignalConfig = SignalConfig()
     commands: CommandsConfig = CommandsConfig()
+    control: ControlConfig = ControlConfig()
 
     @field_validator("devices")
     @classmethod

@@ -66,6 +66,19 @@ CREATE TABLE outbox_counts (
 );
 """
 
+EVENT_LOG = """
+CREATE TABLE event_log (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    payload BLOB NOT NULL
+);
+"""
+"""Migration 2: a bounded history of the events and faults sent upstream (``edge-agent events``)."""
+LOGGED_KINDS = frozenset({"event", "fault"})
+EVENT_LOG_ROWS = 10_000
+"""Events and faults kept for the technician (the oldest go first); upstream delivery is the outbox's."""
+
 _SHIFT = 48
 MAX_PRIORITY = 99
 _COLUMNS = "seq, msg_id, topic, payload, priority, kind, qos, retain, correlation, created_at"
@@ -147,7 +160,7 @@ class Outbox:
 
     async def setup(self) -> None:
         """Create (or migrate) the outbox tables."""
-        await self.store.ensure_schema("outbox", [SCHEMA])
+        await self.store.ensure_schema("outbox", [SCHEMA, EVENT_LOG])
 
     async def __aenter__(self) -> Outbox:
         await self.setup()
@@ -218,6 +231,13 @@ class Outbox:
         if cur.rowcount == 0:
             self.store.on_commit(lambda: self.counters.update(["duplicate_enqueue"]))
             return False
+        if kind in LOGGED_KINDS:
+            cur = conn.execute(
+                "INSERT INTO event_log (kind, at, payload) VALUES (?, ?, ?)",
+                (kind, time.time(), bytes(payload)),
+            )
+            if cur.lastrowid is not None and cur.lastrowid % 100 == 0:
+                conn.execute("DELETE FROM event_log WHERE id <= ?", (cur.lastrowid - EVENT_LOG_ROWS,))
         self._apply_quota(conn)
         return True
 

@@ -23,6 +23,7 @@ import random
 import sqlite3
 import time
 from collections import Counter, deque
+from datetime import datetime
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from types import TracebackType
@@ -106,6 +107,8 @@ class Uplink:
         self._health = DeviceHealth("uplink", "mqtt")
         self._health_provider: HealthProvider | None = None
         self._started_mono = clock.monotonic()
+        self.connected_since: datetime | None = None
+        """UTC time of the current connection's CONNACK (None while disconnected)."""
         self._session: Session | None = None
         self._broker: Broker | None = None
         self._connection_id = new_id()
@@ -398,11 +401,13 @@ class Uplink:
             )
         await self._publish_availability(session, online=True, reason="connected", wait_s=0)
         self._connected_event.set()
+        self.connected_since = self.clock.utcnow()
         drainer = asyncio.create_task(self._drain(session), name="uplink-drain")
         try:
             await session.lost.wait()
         finally:
             self._connected_event.clear()
+            self.connected_since = None
             drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drainer

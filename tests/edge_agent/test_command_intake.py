@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,8 +66,11 @@ def override(action: str, **extra: object) -> dict[str, object]:
 class Lane:
     """The simulated devices, central, and an agent process that can be killed and started again."""
 
-    def __init__(self, tmp_path: Path, central: Central, cfg: Path, loops: LoopCard) -> None:
+    def __init__(
+        self, tmp_path: Path, central: Central, cfg: Path, loops: LoopCard, devices: dict[str, Any]
+    ) -> None:
         self.tmp_path, self.central, self.cfg, self.loops = tmp_path, central, cfg, loops
+        self.devices = devices  # "rfid", "wim", "loops": the simulators, to unplug or drive
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -101,7 +105,7 @@ async def lane(tmp_path: Path, mosquitto: Mosquitto) -> AsyncIterator[Lane]:
     ):
         cfg = tmp_path / "lane.toml"
         cfg.write_text(officer_config(tmp_path, rfid.port, wim.url, loops.url, mosquitto.url))
-        it = Lane(tmp_path, central, cfg, loops)
+        it = Lane(tmp_path, central, cfg, loops, {"rfid": rfid, "wim": wim, "loops": loops})
         await it.start()
         try:
             yield it
