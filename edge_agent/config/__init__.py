@@ -16,8 +16,8 @@ from pydantic_core import PydanticCustomError
 
 from edge_agent.config.base import Model
 from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecognitionConfig
-from edge_agent.config.control import ControlConfig
 from edge_agent.config.commands import CommandsConfig
+from edge_agent.config.control import ControlConfig
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.rfid import RfidConfig

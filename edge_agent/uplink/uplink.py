@@ -23,9 +23,9 @@ import random
 import sqlite3
 import time
 from collections import Counter, deque
-from datetime import datetime
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 

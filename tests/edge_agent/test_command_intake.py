@@ -15,9 +15,9 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
