@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from edge_agent.config import LaneConfig
+from edge_agent.config.camera import SimRecognitionConfig
 from hw_sim.demo import demo_config
 from hw_sim.player import Layout
 
@@ -18,10 +19,13 @@ def sim_config(
     loops_url: str = "tcp://127.0.0.1:2",
     mqtt_url: str = "mqtt://127.0.0.1:1",
 ) -> LaneConfig:
-    """The demo lane's config with a fresh central key and store under ``tmp_path``."""
+    """The demo lane's config with a fresh central key and store under ``tmp_path``.
+
+    Recognition reads the simulated cameras' labels (fast, no model): the demo itself reads pixels.
+    """
     key = tmp_path / "central.key"
     key.write_bytes(secrets.token_bytes(32))
-    return demo_config(
+    cfg = demo_config(
         Layout(),
         rfid_port=rfid_port,
         wim_url=wim_url,
@@ -31,3 +35,4 @@ def sim_config(
         key_file=key,
         camera_fps=4.0,
     )
+    return cfg.model_copy(update={"recognition": SimRecognitionConfig()})

@@ -168,3 +168,31 @@ def test_a_finished_video_ends_unless_looped(tmp_path: Path) -> None:
         once.close()
         looped.close()
     assert looped.counters["replays"] >= 2  # type: ignore[attr-defined]
+
+
+def test_without_opencv_only_who_selects_it_gets_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = _images(tmp_path / "imgs")
+    script = f"""
+import asyncio, sys, time
+sys.modules["cv2"] = None  # as on a machine without the camera extra
+from drivers.camera import open_backend
+from drivers.errors import BackendUnavailable
+files = open_backend("files", "front", clock=time.monotonic, path={str(folder)!r}, fps=100.0)
+async def first():
+    async for f in files.frames():
+        return f
+print("files ok", asyncio.run(first()).image.shape)
+try:
+    open_backend("opencv", "front", clock=time.monotonic, device="rtsp://cam/1")
+except BackendUnavailable as exc:
+    print("opencv:", exc)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert f"files ok ({H}, {W}, 3)" in run.stdout
+    assert "opencv: camera 'front': backend 'opencv' needs OpenCV" in run.stdout
+    assert "opencv-python-headless" in run.stdout
