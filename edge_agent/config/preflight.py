@@ -34,7 +34,8 @@ def preflight(cfg: LaneConfig, env: Mapping[str, str] | None = None) -> list[Pro
         for name in ("ca_file", "cert_file", "key_file"):
             path: Path | None = getattr(mqtt.tls, name)
             if path is not None:
-                out += _readable(f"mqtt.tls.{name}", path)
+                # the client key may be a credential (relative: $CREDENTIALS_DIRECTORY), as the link reads it
+                out += _readable(f"mqtt.tls.{name}", _credential(path, creds) if name == "key_file" else path)
     for key_id, key in cfg.commands.keys.items():
         for name in ("secret_file", "public_key_file"):
             path = getattr(key, name)

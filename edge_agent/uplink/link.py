@@ -88,10 +88,15 @@ class Broker:
         return cls(url, parts.hostname, parts.port or (8883 if tls else 1883), tls)
 
 
+def credential_path(path: Path) -> Path:
+    """``path``, or for a relative one its place in ``$CREDENTIALS_DIRECTORY`` when that is set."""
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    return path if path.is_absolute() or not cred_dir else Path(cred_dir) / path
+
+
 def read_password(path: Path) -> str:
     """Read a password file; a relative path is looked up in ``$CREDENTIALS_DIRECTORY`` when set."""
-    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-    full = path if path.is_absolute() or not cred_dir else Path(cred_dir) / path
+    full = credential_path(path)
     try:
         text = full.read_text(encoding="utf-8")
     except OSError as exc:
@@ -171,7 +176,7 @@ class Session:
             client.tls_set(
                 ca_certs=str(tls.ca_file) if tls and tls.ca_file else None,
                 certfile=str(tls.cert_file) if tls and tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls and tls.key_file else None,
+                keyfile=str(credential_path(tls.key_file)) if tls and tls.key_file else None,
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
