@@ -33,7 +33,7 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout
-from drivers.modbus.line import Endpoint, frame_gap, parse_url
+from drivers.modbus.line import Endpoint, frame_gap, parse_url, why_not_open
 from drivers.modbus.regmap import ReadRequest, RegisterImage, Table, image_of
 
 EXCEPTION_NAMES = {
@@ -146,8 +146,9 @@ class ModbusLink:
             ok = False
             why = str(exc)
         else:
-            why = "connection refused or port unavailable"
+            why = ""
         if not ok:
+            why = why or await why_not_open(self.endpoint, self.timeout_s)
             self._drop()
             self.counters["connect_failures"] += 1
             raise DeviceDisconnected(f"{self.name}: cannot open {self.endpoint.describe()}: {why}")

@@ -14,9 +14,14 @@ requests.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import os
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from drivers.errors import ConfigError
@@ -75,8 +80,9 @@ def parse_url(url: str) -> Endpoint:
         opts = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         unknown = set(opts) - {"baud", "parity", "stopbits", "bytesize"}
         if unknown:
-            raise ConfigError(f"{url!r}: unknown option(s) {sorted(unknown)}"
-                              "; use baud, parity, stopbits, bytesize")
+            raise ConfigError(
+                f"{url!r}: unknown option(s) {sorted(unknown)}; use baud, parity, stopbits, bytesize"
+            )
         try:
             baud = int(opts.get("baud", "19200"))
             stopbits = int(opts.get("stopbits", "1"))
@@ -121,3 +127,47 @@ def cycle_time(plan: Iterable[ReadRequest], endpoint: Endpoint) -> float:
     if not endpoint.is_serial:
         return 0.0
     return sum(transaction_time(r, endpoint.baud) for r in plan)
+
+
+def _serial_problem(device: str) -> str:
+    dev = Path(device)
+    if not dev.exists():
+        return f"no such device {device} (unplugged or renamed: check the cable and udev rules)"
+    if not os.access(dev, os.R_OK | os.W_OK):
+        return f"permission denied on {device} (the service user needs the 'dialout' group)"
+    return f"{device} exists but would not open (in use by another program?)"
+
+
+async def why_not_open(endpoint: Endpoint, timeout_s: float) -> str:
+    """Name the real reason a link would not open: no such device, name lookup, refused, timeout...
+
+    Called after a failed connect (the Modbus client says only that it failed). For TCP it resolves
+    the name and tries one plain TCP connection; for a serial line it looks at the device node.
+    """
+    if endpoint.is_serial:
+        return _serial_problem(endpoint.device)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return (
+            f"name lookup failed for {endpoint.host!r}: {exc.strerror} (check the name or use the IP address)"
+        )
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(endpoint.host, endpoint.port), timeout_s)
+    except ConnectionRefusedError:
+        return (
+            f"connection refused by {endpoint.host}:{endpoint.port}: nothing listens there "
+            "(wrong port, or the device's Modbus TCP server is off)"
+        )
+    except TimeoutError:
+        return (
+            f"no answer from {endpoint.host}:{endpoint.port} within {timeout_s:g} s "
+            "(host down or unplugged, wrong IP address, or a firewall)"
+        )
+    except OSError as exc:
+        return f"{exc.strerror or exc} ({endpoint.host}:{endpoint.port}: check the network cable and address)"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return f"{endpoint.host}:{endpoint.port} accepts TCP connections but the Modbus client could not open it"

@@ -94,7 +94,9 @@ def _problem(exc: DeviceError, endpoint: Endpoint, unit: int) -> str:
     if isinstance(exc, DeviceTimeout):
         return hint(endpoint, unit)
     if isinstance(exc, ModbusFrameError):
-        return f"{exc}: garbled replies; check baud, parity, grounding and termination"
+        if endpoint.is_serial:
+            return f"{exc}: garbled replies; check baud, parity, grounding and termination"
+        return f"{exc}: replies that are not Modbus TCP; check the port, and that it is not RTU-over-TCP"
     if isinstance(exc, ExceptionReplyError):
         return f"{exc}: the device refused the request; check the address, count and table"
     return str(exc)

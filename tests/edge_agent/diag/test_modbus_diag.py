@@ -171,3 +171,22 @@ def test_parse_read_and_decode_block() -> None:
     _, text = modbus.parse_read("holding:0:3:string")
     assert text is not None
     assert modbus.decode_block(text, [0x4142, 0x4344, 0x4500]) == ["ABCDE"]
+
+
+def test_a_link_that_will_not_open_names_the_real_failure(tmp_path: Path, capsys: Cap) -> None:
+    assert modbus.run(parse("--url", "tcp://127.0.0.1:1", "--read", "holding:0:1")) == 1
+    err = capsys.readouterr().err
+    assert "connection refused by 127.0.0.1:1" in err and "wrong port" in err
+    missing = tmp_path / "ttyUSB-gone"
+    assert modbus.run(parse("--url", f"rtu://{missing}?baud=19200", "--read", "holding:0:1")) == 1
+    err = capsys.readouterr().err
+    assert f"no such device {missing}" in err and "refused" not in err
+
+
+def test_garbled_tcp_replies_get_tcp_hints_not_serial_ones() -> None:
+    from drivers.modbus.client import ModbusFrameError
+
+    tcp = modbus._problem(ModbusFrameError("read: bad frame"), parse_url("tcp://127.0.0.1:502"), 1)
+    rtu = modbus._problem(ModbusFrameError("read: bad frame"), parse_url("rtu:///dev/ttyUSB0?baud=9600"), 1)
+    assert "baud" not in tcp and "RTU-over-TCP" in tcp
+    assert "baud" in rtu
