@@ -32,6 +32,7 @@ from edge_agent.lane import Lane, Outcome
 from edge_agent.liveness import Liveness
 from edge_agent.reference import ReferenceData
 from edge_agent.reload import plan_reload
+from edge_agent.retention import Retention
 from edge_agent.signal import TrafficSignal, open_gpio
 from edge_agent.sources import EventSource
 from edge_agent.store.db import Store
@@ -133,6 +134,8 @@ class Agent:
         )
         await self.journal.open()
         self.liveness = await stack.enter_async_context(Liveness(self.store, clock))
+        # personal data leaves the store retention.days after central confirmed it (edge_agent/retention.py)
+        self.retention = await stack.enter_async_context(Retention(self.store, cfg.retention))
         await stack.enter_async_context(self.uplink)
         if self.liveness.gap is not None:  # trucks may have crossed unseen: say so
             gap = self._event("lane.gap", self.liveness.gap.as_event_data())
@@ -142,9 +145,9 @@ class Agent:
         stack.callback(self.io.close)
         signal_cfg = cfg.signal
         if signal_cfg.state_file is None:  # closed and held must survive restarts: beside the store
-            signal_cfg = signal_cfg.model_copy(
-                update={"state_file": cfg.storage.path.with_name(cfg.storage.path.stem + ".signal.json")}
-            )
+            from edge_agent.signal_state import default_state_file
+
+            signal_cfg = signal_cfg.model_copy(update={"state_file": default_state_file(cfg.storage.path)})
         self.signal = await stack.enter_async_context(
             TrafficSignal(
                 signal_cfg, self.io, clock, on_change=self._on_aspect, on_fault=self._on_signal_fault

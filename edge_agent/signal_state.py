@@ -24,6 +24,11 @@ MAX_STATE_BYTES = 64 * 1024
 """A state file larger than this is not ours (refused as unreadable)."""
 
 
+def default_state_file(store_path: Path) -> Path:
+    """Where the state file lives when ``signal.state_file`` is not set: beside the store."""
+    return store_path.with_name(store_path.stem + ".signal.json")
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` durably: temp file, fsync, rename, fsync of the directory."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

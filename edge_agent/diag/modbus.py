@@ -34,6 +34,7 @@ from drivers.modbus.regmap import (
 )
 from edge_agent.config import ConfigInvalid, load_config
 from edge_agent.config.sensors import ModbusLoopsConfig, ModbusWimConfig
+from edge_agent.diag.common import agent_holding, refuse
 
 EXIT_OK, EXIT_DEVICE, EXIT_USAGE = 0, 1, 2
 
@@ -48,10 +49,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--count", type=int, default=0, help="stop --watch after N reads (0 = never)")
     p.add_argument("--url", help="tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=19200&parity=N&stopbits=1")
     p.add_argument("--unit", type=int, default=1, help="unit (slave) id for --url (default 1)")
-    p.add_argument("--read", metavar="TABLE:ADDR:COUNT[:TYPE]",
-                   help="raw read, e.g. holding:100:2:f32 (tables: coil, discrete, holding, input)")
-    p.add_argument("--word-order", choices=["big", "little"], default="big",
-                   help="32-bit word order for --read types (default big = ABCD)")
+    p.add_argument(
+        "--read",
+        metavar="TABLE:ADDR:COUNT[:TYPE]",
+        help="raw read, e.g. holding:100:2:f32 (tables: coil, discrete, holding, input)",
+    )
+    p.add_argument(
+        "--word-order",
+        choices=["big", "little"],
+        default="big",
+        help="32-bit word order for --read types (default big = ABCD)",
+    )
     p.add_argument("--timeout", type=float, default=1.0, help="reply timeout in seconds (default 1)")
     p.set_defaults(func=run)
 
@@ -60,13 +68,17 @@ def run(args: argparse.Namespace) -> int:
     """Run the diagnostic; see the module doc for the exit status."""
     if args.url or args.read:
         if not (args.url and args.read) or args.config or args.device:
-            print("use either --url URL --read TABLE:ADDR:COUNT[:TYPE] or --config FILE --device NAME",
-                  file=sys.stderr)
+            print(
+                "use either --url URL --read TABLE:ADDR:COUNT[:TYPE] or --config FILE --device NAME",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         return asyncio.run(_raw(args))
     if not (args.config and args.device):
-        print("give --config FILE --device wim|loops, or --url URL --read TABLE:ADDR:COUNT[:TYPE]",
-              file=sys.stderr)
+        print(
+            "give --config FILE --device wim|loops, or --url URL --read TABLE:ADDR:COUNT[:TYPE]",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         cfg = load_config(args.config)
@@ -74,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         for key, reason in exc.errors:
             print(f"{args.config}: {key}: {reason}", file=sys.stderr)
         return EXIT_USAGE
+    sock = agent_holding(args.config)
+    if sock is not None:
+        return refuse(f"the {args.device} controller", sock, args.config)
     dev = cfg.devices.wim if args.device == "wim" else cfg.devices.loops
     if not isinstance(dev, ModbusWimConfig | ModbusLoopsConfig):
         print(f"devices.{args.device} uses the {dev.backend!r} backend, not Modbus", file=sys.stderr)
@@ -84,10 +99,14 @@ def run(args: argparse.Namespace) -> int:
 def hint(endpoint: Endpoint, unit: int) -> str:
     """Say what a technician should check when a device does not answer."""
     if endpoint.is_serial:
-        return (f"no reply from unit {unit} at {endpoint.line} on {endpoint.device}: "
-                "check unit id, baud, parity, A/B wiring and termination")
-    return (f"no reply from unit {unit} at {endpoint.host}:{endpoint.port}: "
-            "check unit id, IP address and that the device speaks Modbus TCP")
+        return (
+            f"no reply from unit {unit} at {endpoint.line} on {endpoint.device}: "
+            "check unit id, baud, parity, A/B wiring and termination"
+        )
+    return (
+        f"no reply from unit {unit} at {endpoint.host}:{endpoint.port}: "
+        "check unit id, IP address and that the device speaks Modbus TCP"
+    )
 
 
 def _problem(exc: DeviceError, endpoint: Endpoint, unit: int) -> str:

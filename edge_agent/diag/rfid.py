@@ -14,10 +14,13 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from drivers.rfid.reader import LinkDown, LinkUp, ReaderEvent, ReaderFault, ReaderSettings, TagReader, TagSeen
+from edge_agent.config import ConfigInvalid, load_config
 from edge_agent.config.rfid import TagPatterns
+from edge_agent.diag.common import REFUSED, agent_holding, refuse
 from edge_agent.tags import classify
 
 NO_REPLY_HINT = "no reply from reader at {baud} 8N1: check port, baud, address, power"
@@ -34,13 +37,27 @@ class _Seen:
 def register(subparsers: Any) -> None:
     """Add the ``rfid`` diagnostic to ``edge-agent diag``."""
     p = subparsers.add_parser("rfid", help="inventory the RFID reader for a few seconds")
-    p.add_argument("--port", required=True, help="serial port: /dev/serial/by-id/..., /dev/ttyUSB0, socket://...")
+    p.add_argument(
+        "--port",
+        help="serial port: /dev/serial/by-id/..., /dev/ttyUSB0, socket://... (default: the config's)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="lane TOML: its reader's port; refused while its agent runs (default /etc/edge-agent/lane.toml)",
+    )
     p.add_argument("--protocol", choices=["r2000", "ascii"], default="r2000", help="reader protocol")
     p.add_argument("--baud", type=int, default=115200, help="line speed, 8N1 (default 115200)")
-    p.add_argument("--address", type=_address, default=0xFF,
-                   help="R2000 reader address (default 0xFF = broadcast)")
-    p.add_argument("--antennas", type=_antennas, default=(1, 2, 3, 4),
-                   help="R2000 antennas to inventory in turn, e.g. 1,2 (default 1,2,3,4)")
+    p.add_argument(
+        "--address", type=_address, default=0xFF, help="R2000 reader address (default 0xFF = broadcast)"
+    )
+    p.add_argument(
+        "--antennas",
+        type=_antennas,
+        default=(1, 2, 3, 4),
+        help="R2000 antennas to inventory in turn, e.g. 1,2 (default 1,2,3,4)",
+    )
     p.add_argument("--seconds", type=float, default=5.0, help="how long to inventory (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=run)
@@ -67,14 +84,36 @@ def _antennas(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the diagnostic; 0 when the reader answered, 1 otherwise."""
+    """Run the diagnostic; 0 the reader answered, 1 it did not, 2 refused (bad arguments, agent running)."""
+    sock = agent_holding(args.config)
+    if sock is not None:
+        return refuse(f"the RFID reader{f' on {args.port}' if args.port else ''}", sock, args.config)
+    if args.port is None:
+        if args.config is None:
+            print("give --port PORT, or --config FILE to use its reader", file=sys.stderr)
+            return REFUSED
+        try:
+            rfid = load_config(args.config).devices.rfid
+        except ConfigInvalid as exc:
+            for key, reason in exc.errors:
+                print(f"{args.config}: {key}: {reason}", file=sys.stderr)
+            return REFUSED
+        args.port, args.protocol, args.baud = rfid.port, rfid.backend, rfid.baud
     return asyncio.run(_inventory(args))
 
 
 async def _inventory(args: argparse.Namespace) -> int:
     settings = ReaderSettings(
-        port=args.port, protocol=args.protocol, baud=args.baud, address=args.address, antennas=args.antennas,
-        cadence_s=0.0, reply_timeout_s=0.5, silent_after=2, backoff_initial_s=0.25, backoff_max_s=1.0,
+        port=args.port,
+        protocol=args.protocol,
+        baud=args.baud,
+        address=args.address,
+        antennas=args.antennas,
+        cadence_s=0.0,
+        reply_timeout_s=0.5,
+        silent_after=2,
+        backoff_initial_s=0.25,
+        backoff_max_s=1.0,
         rf_power_dbm=None,
     )
     seen: dict[str, _Seen] = {}
@@ -126,18 +165,31 @@ def _report(
     patterns = TagPatterns()
     st = reader.stats
     summary = {
-        "frames": st["frames"], "checksum_errors": st["checksum_errors"], "junk_bytes": st["junk_bytes"],
-        "timeouts": st["timeouts"], "reader_errors": st["reader_errors"], "reads": st["reads"],
-        "tags": len(seen), "seconds": round(elapsed, 2),
+        "frames": st["frames"],
+        "checksum_errors": st["checksum_errors"],
+        "junk_bytes": st["junk_bytes"],
+        "timeouts": st["timeouts"],
+        "reader_errors": st["reader_errors"],
+        "reads": st["reads"],
+        "tags": len(seen),
+        "seconds": round(elapsed, 2),
         "reads_per_s": round(st["reads"] / elapsed, 1) if elapsed > 0 else 0.0,
         "reader_error_details": errors,
     }
     if args.json:
         for s in sorted(seen.values(), key=lambda s: s.epc):
-            print(json.dumps({
-                "type": "tag", "epc": s.epc, "class": classify(s.epc, patterns).value,
-                "antennas": sorted(s.antennas), "rssi_dbm": s.peak_rssi, "count": s.count,
-            }))
+            print(
+                json.dumps(
+                    {
+                        "type": "tag",
+                        "epc": s.epc,
+                        "class": classify(s.epc, patterns).value,
+                        "antennas": sorted(s.antennas),
+                        "rssi_dbm": s.peak_rssi,
+                        "count": s.count,
+                    }
+                )
+            )
         print(json.dumps({"type": "summary", **summary}))
         return
     if seen:
@@ -149,8 +201,10 @@ def _report(
             print(f"{s.epc:<{width}}{classify(s.epc, patterns).value:<12}{ants:<8}{rssi:>6}{s.count:>8}")
     else:
         print("no tags heard")
-    print(f"frames {summary['frames']}, checksum errors {summary['checksum_errors']}, "
-          f"junk bytes {summary['junk_bytes']}, timeouts {summary['timeouts']}, "
-          f"reads {summary['reads']} ({summary['reads_per_s']} reads/s over {summary['seconds']} s)")
+    print(
+        f"frames {summary['frames']}, checksum errors {summary['checksum_errors']}, "
+        f"junk bytes {summary['junk_bytes']}, timeouts {summary['timeouts']}, "
+        f"reads {summary['reads']} ({summary['reads_per_s']} reads/s over {summary['seconds']} s)"
+    )
     for detail in errors:
         print(f"reader reported: {detail}")

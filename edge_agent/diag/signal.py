@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from drivers.errors import EdgeAgentError
 from drivers.gpio.base import DigitalIO
 from edge_agent.config.signal import SignalConfig
+from edge_agent.diag.common import agent_holding, refuse
 from edge_agent.signal import open_gpio
 
 REFUSED = 2
@@ -56,6 +57,21 @@ def load_signal_config(path: Path | None) -> SignalConfig:
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     return SignalConfig.model_validate(data.get("signal", {}))
+
+
+def _default_state_file(config: Path | None) -> Path | None:
+    """The agent's default state file for ``config`` (beside its store), as the agent resolves it."""
+    if config is None:
+        return None
+    from edge_agent.config.storage import StorageConfig
+    from edge_agent.signal_state import default_state_file
+
+    try:
+        with config.open("rb") as fh:
+            storage = StorageConfig.model_validate(tomllib.load(fh).get("storage", {}))
+    except (OSError, tomllib.TOMLDecodeError, ValidationError):
+        return None
+    return default_state_file(storage.path)
 
 
 def read_state(path: Path | None) -> dict[str, Any] | None:
@@ -144,7 +160,7 @@ def run(args: Any) -> int:
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
         print(f"error: cannot read the signal config: {exc}", file=sys.stderr)
         return REFUSED
-    state_path = args.state_file or cfg.state_file
+    state_path = args.state_file or cfg.state_file or _default_state_file(args.config)
     state = read_state(state_path)
     if not args.test:
         if state is None:
@@ -152,6 +168,9 @@ def run(args: Any) -> int:
         else:
             print(json.dumps(state, indent=2, sort_keys=True))
         return 0
+    sock = agent_holding(args.config)
+    if sock is not None:  # even with no state file: the agent answers on its socket
+        return refuse("the lamp outputs", sock, args.config)
     allowed, why = may_test(state, args.lane_closed_confirm)
     if not allowed:
         print(f"refused: {why}", file=sys.stderr)

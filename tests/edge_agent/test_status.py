@@ -154,3 +154,24 @@ def test_history_reads_the_store_while_the_agent_runs(tmp_path: Path, mosquitto:
             assert code == 2 and out == ""
 
     asyncio.run(main())
+
+
+def test_a_diag_never_opens_what_the_running_agent_holds(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async def main() -> None:
+        async with lane(tmp_path, mosquitto) as it:
+            cfg = str(it.cfg)
+            for args in (
+                ("diag", "rfid", "--config", cfg, "--seconds", "1"),
+                ("diag", "modbus", "--config", cfg, "--device", "wim"),
+                # no state_file in this config: the control socket still tells that an agent runs
+                ("diag", "signal", "--config", cfg, "--test", "--lane-closed-confirm"),
+            ):
+                code, _, err = await cli(*args)
+                assert code == 2, (args, err)
+                assert "a running agent" in err and "edge-agent status --config" in err, err
+            await it.stop(signal.SIGTERM)
+            code, out, err = await cli("diag", "modbus", "--config", cfg, "--device", "wim")
+            assert code == 0, err  # with the agent stopped, the diag may use the port
+            assert "gross" in out or "wim at" in out
+
+    asyncio.run(main())
