@@ -17,7 +17,12 @@ from edge_agent.config.preflight import preflight
 
 log = logging.getLogger("edge_agent")
 EXIT_CONFIG = 2
-_DIAG_MODULES = ("edge_agent.diag.rfid", "edge_agent.diag.modbus", "edge_agent.diag.signal")
+_DIAG_MODULES = (
+    "edge_agent.diag.rfid",
+    "edge_agent.diag.modbus",
+    "edge_agent.diag.signal",
+    "edge_agent.diag.mqtt",
+)
 
 
 def _checked(path: Path, *, files: bool = True, prefix: str = "") -> LaneConfig | None:
@@ -120,8 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_config_check)
 
     from edge_agent.read import register as register_read
+    from edge_agent.retention import register as register_purge
 
     register_read(sub)
+    register_purge(sub)
     from edge_agent.history import register as register_history
     from edge_agent.status import register as register_status
 
