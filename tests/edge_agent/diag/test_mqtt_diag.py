@@ -87,7 +87,8 @@ def test_a_broker_certificate_from_another_ca_fails_at_tls(
     pki = make_pki(tmp_path / "pki")
     other = make_pki(tmp_path / "other", ca_name="Someone Else's CA")
     broker = mosquitto_factory(tls={"ca": pki["ca"], "cert": pki["server_cert"], "key": pki["server_key"]})
-    extra = f'tls = {{ ca_file = "{other["ca"]}", cert_file = "{pki["client_cert"]}", key_file = "{pki["client_key"]}" }}'
+    files = f'ca_file = "{other["ca"]}", cert_file = "{pki["client_cert"]}", key_file = "{pki["client_key"]}"'
+    extra = f"tls = {{ {files} }}"
     done = diag(lane_toml(tmp_path, broker.url, extra))
     assert done.returncode == 1, done.stdout
     assert "tried: TLS handshake" in done.stdout and "not accepted" in done.stdout
