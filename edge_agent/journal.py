@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,12 @@ CREATE TABLE IF NOT EXISTS passage (
     closed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS passage_decided ON passage (decided_at);
+"""
+# v2: when central confirmed the passage (the broker's PUBACK of its latest revision); retention
+# (edge_agent/retention.py) purges a passage only a set time after this, never before.
+SCHEMA_V2 = """
+ALTER TABLE passage ADD COLUMN confirmed_at TEXT;
+CREATE INDEX IF NOT EXISTS passage_confirmed ON passage (confirmed_at);
 """
 
 PASSAGE_SCHEMA = "lane.passage/1"
@@ -94,6 +101,24 @@ def passage_payload(
     }
 
 
+def confirm_delivered(conn: sqlite3.Connection, delivered: Sequence[tuple[str, str]]) -> None:
+    """Outbox delivery hook: stamp ``confirmed_at`` on each passage none of whose messages is pending.
+
+    Runs in the transaction that deletes the acknowledged messages. A passage whose amendment
+    (``<passage_id>:2``) is still queued is not confirmed yet: central does not hold what the truck saw.
+    """
+    now = _iso(datetime.now(UTC))
+    for kind, msg_id in delivered:
+        if kind != "passage":
+            continue
+        pid = msg_id.removesuffix(":2")
+        conn.execute(
+            "UPDATE passage SET confirmed_at = ? WHERE passage_id = ? AND confirmed_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM outbox WHERE msg_id IN (?, ?))",
+            (now, pid, pid, f"{pid}:2"),
+        )
+
+
 class Journal:
     """Commits decided passages with their outbox message; records when each passage closed."""
 
@@ -105,7 +130,9 @@ class Journal:
 
     async def open(self) -> None:
         """Create the journal table if needed."""
-        await self._store.ensure_schema(SCHEMA_NAME, SCHEMA_DDL)
+        await self._store.ensure_schema(SCHEMA_NAME, [SCHEMA_DDL, SCHEMA_V2])
+        if confirm_delivered not in self._outbox.delivery_hooks:
+            self._outbox.delivery_hooks.append(confirm_delivered)
 
     async def commit(self, payload: dict[str, Any]) -> None:
         """Durably record a decided passage and queue its message, atomically."""
@@ -146,8 +173,8 @@ class Journal:
 
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE passage SET decided_at = ?, decision = ?, reasons = ?, payload = ? "
-                "WHERE passage_id = ?",
+                "UPDATE passage SET decided_at = ?, decision = ?, reasons = ?, payload = ?, "
+                "confirmed_at = NULL WHERE passage_id = ?",
                 (
                     payload["decided_at"],
                     payload["decision"],

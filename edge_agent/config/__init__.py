@@ -20,6 +20,7 @@ from edge_agent.config.commands import CommandsConfig
 from edge_agent.config.control import ControlConfig
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.retention import RetentionConfig
 from edge_agent.config.rfid import RfidConfig
 from edge_agent.config.sensors import LoopsConfig, WimConfig
 from edge_agent.config.signal import SignalConfig
@@ -57,6 +58,7 @@ class LaneConfig(Model):
     recognition: RecognitionConfig = SimRecognitionConfig()
     signal: SignalConfig = SignalConfig()
     commands: CommandsConfig = CommandsConfig()
+    retention: RetentionConfig = RetentionConfig()
     control: ControlConfig = ControlConfig()
 
     @field_validator("devices")

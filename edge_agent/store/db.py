@@ -222,6 +222,17 @@ class Store:
 
         return await self.read(q)
 
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the file and truncate it (``wal_checkpoint(TRUNCATE)``), outside a transaction.
+
+        Returns SQLite's ``(busy, wal_frames, checkpointed)``. After a purge this is what takes the
+        deleted rows' old page images out of the ``-wal`` file.
+        """
+        row = await self._submit(
+            lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone(), "open"
+        )
+        return int(row[0]), int(row[1]), int(row[2])
+
     async def used_bytes(self) -> int:
         """Bytes of live data in the file (pages in use times page size)."""
         return await self.read(used_bytes)
@@ -259,8 +270,12 @@ class Store:
             raise StoreError(f"{self.path}: could not switch to WAL (journal_mode={mode})")
         conn.execute(f"PRAGMA synchronous={self.cfg.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Personal data (plates, EPCs, officer ids, images) is overwritten with zeros when deleted,
+        # free pages included, so a purged row cannot be read back from the file.
+        conn.execute("PRAGMA secure_delete=ON")
         conn.execute(f"PRAGMA busy_timeout={int(self.cfg.busy_timeout_ms)}")
         conn.execute(_MIGRATIONS_DDL)
+        restrict_modes(self.path)
 
     def _run(self) -> None:
         try:
@@ -297,7 +312,7 @@ class Store:
         try:
             if self._conn is None:
                 try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StoreError(f"store {self.path}: cannot create directory: {exc}") from exc
                 self._conn = sqlite3.connect(
@@ -350,6 +365,17 @@ class Store:
                     conn.execute("COMMIT")
         finally:
             conn.execute("PRAGMA query_only=OFF")
+
+
+def restrict_modes(path: Path) -> None:
+    """Make the store file and its ``-wal``/``-shm`` owner read/write only (0600), whatever the umask.
+
+    They hold personal data. SQLite creates a later ``-wal``/``-shm`` with the file's own mode.
+    """
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if p.stat().st_mode & 0o077:
+                p.chmod(0o600)
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:

@@ -23,7 +23,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from types import TracebackType
@@ -157,6 +157,9 @@ class Outbox:
         self._state_detail = ""
         self._counter = 0  # last sequence counter handed out by this process (never goes back)
         self._delivered: Counter[str] = Counter()
+        self.delivery_hooks: list[Callable[[sqlite3.Connection, Sequence[tuple[str, str]]], None]] = []
+        """Run inside the transaction that deletes acknowledged messages, with their ``(kind, msg_id)``
+        (the journal notes when central confirmed a passage; retention counts from there)."""
 
     async def setup(self) -> None:
         """Create (or migrate) the outbox tables."""
@@ -322,15 +325,19 @@ class Outbox:
 
         def fn(conn: sqlite3.Connection) -> int:
             kinds: Counter[str] = Counter()
+            delivered: list[tuple[str, str]] = []
             for i in range(0, len(todo), 500):
                 chunk = todo[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                for (kind,) in conn.execute(
-                    f"SELECT kind FROM outbox WHERE seq IN ({marks})",  # noqa: S608
+                for kind, msg_id in conn.execute(
+                    f"SELECT kind, msg_id FROM outbox WHERE seq IN ({marks})",  # noqa: S608
                     chunk,
                 ):
                     kinds[str(kind)] += 1
+                    delivered.append((str(kind), str(msg_id)))
                 conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)  # noqa: S608
+            for hook in self.delivery_hooks:
+                hook(conn, delivered)
             self.store.on_commit(lambda: self._delivered.update(kinds))
             if self._state is not QuotaState.OK:
                 self._maybe_clear(conn)
