@@ -66,6 +66,9 @@ def _run(args: argparse.Namespace) -> int:
     cfg = _checked(args.config, files=False, prefix=prefix)
     if cfg is None:
         return EXIT_CONFIG
+    from edge_agent.logs import apply_config, officer_identifiers
+
+    apply_config(cfg.logging, known_personal=officer_identifiers(cfg.commands))
     _announce_simulation(cfg)
     problems = preflight(cfg)
     for key, reason in problems:
@@ -146,7 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edge-agent`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from edge_agent.logs import configure as configure_logs
+
+    configure_logs(args.log_level)  # journald priorities, rate limit, no personal data above DEBUG
     if args.log_level != "DEBUG":
         # pymodbus logs every timeout with a frame dump; the agent counts them and logs each episode once
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

@@ -25,6 +25,7 @@ from typing import Any
 from edge_agent.auth import Principal
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.errors import CommandRejected
+from edge_agent.logs import personal
 from edge_agent.signal import TrafficSignal
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class OverrideHandler:
             "override %s%s by %s (%s): %s -- %s",
             action,
             f" {passage_id}" if passage_id else "",
-            who,
+            personal(who),  # an officer's id: in the audit record upstream, in the log only at DEBUG
             reason,
             "applied" if applied else "refused",
             detail,

@@ -19,6 +19,7 @@ from edge_agent.config.camera import CameraConfig, RecognitionConfig, SimRecogni
 from edge_agent.config.commands import CommandsConfig
 from edge_agent.config.control import ControlConfig
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
+from edge_agent.config.logs import LogsConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.retention import RetentionConfig
 from edge_agent.config.rfid import RfidConfig
@@ -59,6 +60,7 @@ class LaneConfig(Model):
     signal: SignalConfig = SignalConfig()
     commands: CommandsConfig = CommandsConfig()
     retention: RetentionConfig = RetentionConfig()
+    logging: LogsConfig = LogsConfig()
     control: ControlConfig = ControlConfig()
 
     @field_validator("devices")
