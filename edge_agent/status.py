@@ -43,7 +43,8 @@ def model_files(agent: Agent) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not agent.cfg.devices.cameras or rec.backend != "tflite":
         return out
-    roles = {cam.role for cam in agent.cfg.devices.cameras.values()}
+    overridden = set(agent.hooks.recognisers)  # cameras the simulator reads by label, not by a model
+    roles = {cam.role for name, cam in agent.cfg.devices.cameras.items() if name not in overridden}
     for role in sorted(roles):
         path = Path(getattr(rec, f"{role}_model", ""))
         try:
@@ -52,6 +53,16 @@ def model_files(agent: Agent) -> list[dict[str, Any]]:
             sha = f"unreadable: {exc.strerror}"
         out.append({"name": path.name, "role": role, "path": str(path), "sha256": sha})
     return out
+
+
+def _backend(agent: Agent, name: str, kind: str) -> str | None:
+    """The configured backend of a device, by its health's name and kind."""
+    devices = agent.cfg.devices
+    if kind == "camera" and name in devices.cameras:
+        return devices.cameras[name].backend
+    section = getattr(devices, kind, None)
+    backend = getattr(section, "backend", None)
+    return str(backend) if backend is not None else None
 
 
 async def build_status(agent: Agent) -> dict[str, Any]:
@@ -63,7 +74,7 @@ async def build_status(agent: Agent) -> dict[str, Any]:
     for source in agent.sources:
         h = source.health()
         d = h.as_dict()
-        d["backend"] = getattr(source, "backend", None)
+        d["backend"] = _backend(agent, h.name, h.kind)
         d["age_s"] = None if h.last_ok_mono is None else round(max(0.0, now_mono - h.last_ok_mono), 3)
         devices.append(d)
     up = agent.uplink.health()

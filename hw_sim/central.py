@@ -45,8 +45,9 @@ class Central:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self._subscribed = threading.Event()
+        # a persistent session: while central's own link is down, the broker keeps its QoS 1 messages
         self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"central-{os.getpid()}-{id(self):x}"
+            CallbackAPIVersion.VERSION2, client_id=f"central-{os.getpid()}-{id(self):x}", clean_session=False
         )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
@@ -62,7 +63,7 @@ class Central:
                 break
             await asyncio.sleep(0.02)
         else:
-            raise TimeoutError(f"central could not subscribe at {self.host}:{self.port}")
+            raise TimeoutError(f"cannot reach the MQTT broker at {self.host}:{self.port}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
