@@ -186,7 +186,9 @@ class Lane:
     async def _decide(self, p: Passage, ready_at: float) -> None:
         cfg = self._cfg
         decided_at: datetime = self._clock.utcnow()
-        p.plate_vote = vote_plates(p.plates, cfg.policy.min_plate_confidence)
+        p.plate_vote = vote = vote_plates(p.plates, cfg.policy.min_plate_confidence)
+        self.counters["plate_frames_accepted"] += vote.accepted  # a dirty lens shows up as a number
+        self.counters["plate_frames_rejected"] += vote.rejected
         decision = decide(p, self._reference.view, cfg.policy, cfg.geometry, decided_at.date())
         if decision.released:
             decision = self._as_seen(p, decision)

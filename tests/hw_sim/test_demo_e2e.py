@@ -46,6 +46,10 @@ def test_every_passage_arrives_once_with_the_intended_decision(mosquitto: Mosqui
     read_right = sum(o.payload["vehicle"]["plate"] == t.plate for t, o in legible)
     assert read_right >= 0.9 * len(legible)
     assert all(o.payload["plate_vote"]["frames"] >= 1 for _, o in legible)
+    lane_counts = run.agent_health["lane"]
+    votes = [o.payload["plate_vote"] for o in run.outcomes]
+    assert lane_counts["plate_frames_accepted"] == sum(v["accepted"] for v in votes)  # in health, per lane
+    assert lane_counts.get("plate_frames_rejected", 0) == sum(v["rejected"] for v in votes)
     # one evidence image per passage that had plate frames, after the passages
     assert central.messages["evidence"] == sum(1 for o in run.outcomes if o.passage.plates)
 
