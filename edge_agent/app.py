@@ -22,7 +22,7 @@ from typing import Any
 from drivers.camera.base import FrameSource
 from drivers.gpio.base import DigitalIO
 from edge_agent.camera import CameraSource, Recogniser, build_cameras
-from edge_agent.clock import Clock, SystemClock
+from edge_agent.clock import Clock, ScaledClock, SystemClock
 from edge_agent.config import LaneConfig
 from edge_agent.domain import DeviceFault, LaneEvent, LoopEvent, Passage, SignalAspect
 from edge_agent.errors import CommandRejected, ConfigError, StoreError
@@ -37,6 +37,7 @@ from edge_agent.signal import TrafficSignal, open_gpio
 from edge_agent.sources import EventSource
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox, Priority
+from edge_agent.timesync import ClockJump, ClockWatch
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,9 @@ class Agent:
             self.store, self.outbox, topic=self.uplink.topic("passage"), priority=Priority.DECISION
         )
         await self.journal.open()
+        # passages and events say whether the clock was synchronised or jumped (edge_agent/timesync.py)
+        self.clock_watch = await stack.enter_async_context(ClockWatch(on_jump=self._on_clock_jump))
+        self.journal.clock_flags = self.clock_watch.flags
         self.liveness = await stack.enter_async_context(Liveness(self.store, clock))
         # personal data leaves the store retention.days after central confirmed it (edge_agent/retention.py)
         self.retention = await stack.enter_async_context(Retention(self.store, cfg.retention))
@@ -282,10 +286,14 @@ class Agent:
             "lane": dict(self.lane.counters) | {"open_passages": len(self.lane.tracker.open_passages)},
             "tracker": dict(self.lane.tracker.stats.counters),
             "reference_version": self.reference.view.version,
+            "clock": self.clock_watch.status(),
         }
 
     def _publish(self, kind: str, payload: dict[str, Any], priority: int) -> None:
         """Send upstream through the one way out (the uplink's outbox, or its memory when the store fails)."""
+        watch: ClockWatch | None = getattr(self, "clock_watch", None)
+        if kind == "event" and watch is not None:
+            payload = payload | {"clock": watch.flags()}
         task = asyncio.get_running_loop().create_task(self.uplink.emit(kind, payload, priority=priority))
         self._publishing.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._published)
@@ -390,6 +398,11 @@ class Agent:
     def _on_aspect(self, aspect: SignalAspect, reason: str) -> None:
         log.debug("signal %s (%s)", aspect.value, reason)
 
+    def _on_clock_jump(self, jump: ClockJump) -> None:
+        """The wall clock stepped: say so upstream (records around it carry ``clock_jump``)."""
+        log.warning("wall clock jumped by %+.3f s (now %s)", jump.seconds, jump.at)
+        self._publish("event", self._event("lane.clock_jump", jump.as_event_data()), Priority.DECISION)
+
     def _event(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
         from edge_agent.uplink.messages import event
 
@@ -416,7 +429,8 @@ async def run_service(cfg: LaneConfig, config_path: Path | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     status = 0
     try:
-        async with Agent(cfg, config_path=config_path) as agent:
+        clock = ScaledClock(cfg.time_scale) if cfg.time_scale != 1.0 else None  # a simulation only
+        async with Agent(cfg, config_path=config_path, clock=clock) as agent:
             loop.add_signal_handler(os_signal.SIGHUP, lambda: loop.create_task(_reload_logged(agent)))
             await run_agent(agent, stop)
     except* ConfigError as config_errors:

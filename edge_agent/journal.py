@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,6 +127,12 @@ class Journal:
         self._outbox = outbox
         self._topic = topic
         self._priority = priority
+        self.clock_flags: Callable[[], dict[str, bool]] | None = None
+        """When set (the agent's :class:`edge_agent.timesync.ClockWatch`), each recorded passage carries
+        ``clock``: whether the clock was synchronised, and whether it jumped shortly before."""
+
+    def _stamped(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload if self.clock_flags is None else payload | {"clock": self.clock_flags()}
 
     async def open(self) -> None:
         """Create the journal table if needed."""
@@ -136,6 +142,7 @@ class Journal:
 
     async def commit(self, payload: dict[str, Any]) -> None:
         """Durably record a decided passage and queue its message, atomically."""
+        payload = self._stamped(payload)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
         def txn(conn: sqlite3.Connection) -> None:
@@ -168,6 +175,7 @@ class Journal:
         The amendment goes as its own message (id ``<passage_id>:2``, same ``passage_id`` in the body)
         that supersedes the first: the first may already be on the wire, so it is never rewritten.
         """
+        payload = self._stamped(payload)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         pid = payload["passage_id"]
 
