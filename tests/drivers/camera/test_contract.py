@@ -98,7 +98,7 @@ async def _take(source: FrameSource, n: int, limit_s: float = 10.0) -> list[Fram
 
 
 def test_every_named_backend_is_in_the_table() -> None:
-    assert set(BACKENDS) == {"picamera2", "opencv", "files", "sim"}
+    assert {"picamera2", "opencv", "files", "sim"} <= set(BACKENDS)
     with pytest.raises(ConfigError, match="unknown camera backend 'usb'"):
         backend_class("usb")
 
