@@ -292,6 +292,10 @@ def build_cameras(
 
     cams = cfg.devices.cameras
     rec = cfg.recognition
+    labels: dict[str, Recogniser] = {
+        n: LabelRecogniser() for n, c in cams.items() if getattr(c, "read_labels", False)
+    }
+    recognisers = {**labels, **recognisers}
     by_model = {cam.role for name, cam in cams.items() if name not in recognisers}
     shared: Recogniser | None = None
     if by_model and rec.backend == "sim":
@@ -305,7 +309,9 @@ def build_cameras(
     out: list[CameraSource] = []
     for name, cam in cams.items():
         frames: FrameSource
-        if cam.backend == "sim":
+        if cam.backend == "sim" and name not in frame_sources and cam.socket is not None:
+            frames = open_backend("simlink", name, clock=clock.monotonic, socket=cam.socket)
+        elif cam.backend == "sim":
             sim = frame_sources.get(name)
             if sim is None:
                 raise ConfigError(
@@ -347,9 +353,14 @@ def build_cameras(
         reader: PlateReaderLike | None = None
         recogniser = recognisers.get(name) or shared
         if name not in recognisers and cam.role == "plate" and rec.backend == "tflite":
-            from edge_agent.read import RoiPlateReader
+            from edge_agent.read import locator_model, open_plate_reader
 
-            plate = RoiPlateReader(rec.plate_model, rec.plate_roi.as_tuple(), num_threads=rec.num_threads)
+            plate = open_plate_reader(
+                rec.plate_model,
+                rec.plate_roi.as_tuple(),
+                locator_path=locator_model(rec.plate_model),
+                num_threads=rec.num_threads,
+            )
             on_close(plate.close)
             reader, recogniser = plate, None
         gate = PresenceGate(cfg.devices.loops.entry, cam.tail_s, continuous=cam.trigger == "continuous")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_status(sub)
     register_history(sub)
+    from hw_sim.sim import register as register_sim
+
+    register_sim(sub)
 
     diag = sub.add_parser("diag", help="technician diagnostics for each device")
     diag_sub = diag.add_subparsers(dest="diag_command", required=True)
@@ -159,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `edge-agent passages | head`: the reader has seen enough
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - no flush error at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ def model_files(agent: Agent) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not agent.cfg.devices.cameras or rec.backend != "tflite":
         return out
-    overridden = set(agent.hooks.recognisers)  # cameras the simulator reads by label, not by a model
+    overridden = set(agent.hooks.recognisers) | {  # cameras read by label, not by a model
+        n for n, c in agent.cfg.devices.cameras.items() if getattr(c, "read_labels", False)
+    }
     roles = {cam.role for name, cam in agent.cfg.devices.cameras.items() if name not in overridden}
     for role in sorted(roles):
         path = Path(getattr(rec, f"{role}_model", ""))

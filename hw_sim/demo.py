@@ -92,6 +92,11 @@ async def embedded_broker(port: int) -> Any:
         await broker.shutdown()
 
 
+def _socket(where: Path | None, camera: str) -> dict[str, str]:
+    """A camera's frame socket for ``edge-agent sim`` (none when the demo feeds it in-process)."""
+    return {} if where is None else {"socket": str(where / f"{camera}.sock")}
+
+
 def demo_config(
     layout: Layout,
     *,
@@ -102,12 +107,15 @@ def demo_config(
     mqtt_url: str,
     key_file: Path,
     camera_fps: float,
+    camera_sockets: Path | None = None,
+    time_scale: float = 1.0,
 ) -> LaneConfig:
     """The all-simulated lane's config, pointed at this run's simulators."""
     data: dict[str, Any] = {
         "site_id": SITE,
         "lane_id": LANE,
         "simulation": True,  # simulated pins and cameras; the agent says so loudly at start
+        "time_scale": time_scale,
         "geometry": {
             "exit_loop_m": layout.exit_loop_m,
             "rfid_antenna_m": layout.rfid_antenna_m,
@@ -124,14 +132,18 @@ def demo_config(
             "wim": {"backend": "modbus", "url": wim_url, "poll_interval_s": 0.2},
             "loops": {"backend": "modbus", "url": loops_url, "poll_interval_s": 0.1},
             "cameras": {
-                layout.plate_camera: {"backend": "sim", "role": "plate", "fps": 2 * camera_fps},
-                # the container camera looks 10 m in: it sees the box well after the entry loop clears
+                layout.plate_camera: {"backend": "sim", "role": "plate", "fps": 2 * camera_fps}
+                | _socket(camera_sockets, layout.plate_camera),
+                # the container camera looks 10 m in: it sees the box well after the entry loop clears;
+                # it reads the scene's label until a container model ships (#11)
                 layout.container_camera: {
                     "backend": "sim",
                     "role": "container",
                     "fps": camera_fps,
                     "tail_s": CONTAINER_TAIL_S,
-                },
+                    "read_labels": True,
+                }
+                | _socket(camera_sockets, layout.container_camera),
             },
         },
         "recognition": {"backend": "tflite"},  # the shipped plate model reads the rendered frames
@@ -296,6 +308,7 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
         mqtt_url=url,
         key_file=key_file,
         camera_fps=fps,
+        time_scale=opts.speedup,
     )
 
     # the config the agent runs, beside its store: status, passages and diag can be pointed at it

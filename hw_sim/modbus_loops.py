@@ -27,6 +27,7 @@ class LoopCard:
         self,
         *,
         transport: str = "tcp",
+        port: int = 0,
         unit: int = 1,
         baud: int = 19200,
         table: str = "discrete",
@@ -43,7 +44,9 @@ class LoopCard:
         bits = [SimData(0, values=[False] * nbits, datatype=DataType.BITS)]
         regs = [SimData(0, values=[0], datatype=DataType.REGISTERS)]
         blocks = (list(bits), list(bits), list(regs), list(regs))
-        self.server = SimModbusServer(blocks, transport=transport, unit=unit, baud=baud, paced=paced)
+        self.server = SimModbusServer(
+            blocks, transport=transport, unit=unit, baud=baud, port=port, paced=paced
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -48,6 +48,7 @@ class WimController:
         self,
         *,
         transport: str = "tcp",
+        port: int = 0,
         unit: int = 1,
         baud: int = 19200,
         fifo_size: int = 32,
@@ -75,6 +76,7 @@ class WimController:
             transport=transport,
             unit=unit,
             baud=baud,
+            port=port,
             paced=paced,
             on_write=self._on_write,
         )

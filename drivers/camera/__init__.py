@@ -23,6 +23,7 @@ BACKENDS: dict[str, str] = {
     "opencv": "drivers.camera.opencv:OpencvSource",
     "files": "drivers.camera.files:FileSource",
     "sim": "hw_sim.camera:SimCamera",
+    "simlink": "drivers.camera.simlink:SimLinkSource",
 }
 """Backend name (a camera's ``backend`` key) -> ``module:Class``."""
 

@@ -51,6 +51,13 @@ class LaneConfig(Model):
         description="This config runs a simulated lane (the demo, CI): simulated backends are allowed, "
         "and timing floors may be scaled down (never to zero). A lane's config leaves it false.",
     )
+    time_scale: float = Field(
+        1.0,
+        ge=1.0,
+        le=20.0,
+        description="Lane time per wall second, for a simulation only (edge-agent sim and run agree on "
+        "it); a lane runs on wall time (1). At most 20: faster, the simulators fall behind.",
+    )
     geometry: GeometryConfig = GeometryConfig()
     policy: PolicyConfig = PolicyConfig()
     storage: StorageConfig = StorageConfig()
@@ -76,6 +83,11 @@ class LaneConfig(Model):
         from edge_agent.config.checks import lane_problems
 
         problems = lane_problems(self)
+        if self.time_scale != 1.0 and not self.simulation:
+            problems = [
+                *problems,
+                ("time_scale", "only a config that declares simulation = true may scale time"),
+            ]
         if problems:
             summary = "; ".join(f"{key}: {reason}" for key, reason in problems)
             raise PydanticCustomError(_LANE_PROBLEMS, "{summary}", {"summary": summary, "problems": problems})

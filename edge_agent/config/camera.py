@@ -53,9 +53,19 @@ class _CaptureConfig(Model):
 
 
 class SimCameraConfig(_CaptureConfig):
-    """A simulated camera fed by the scenario player (the simulator builds it)."""
+    """A simulated camera fed by the scenario player: in the demo's process, or over ``socket``."""
 
     backend: Literal["sim"] = "sim"
+    socket: Path | None = Field(
+        None,
+        description="Unix socket of `edge-agent sim` serving this camera's frames (when the agent runs as "
+        "its own process); unset: the demo hands the camera to the agent in-process.",
+    )
+    read_labels: bool = Field(
+        False,
+        description="Read what the simulated scene says instead of its pixels (the container camera, "
+        "until a container model ships).",
+    )
 
 
 class Picamera2CameraConfig(_CaptureConfig):

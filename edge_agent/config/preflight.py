@@ -46,7 +46,7 @@ def preflight(cfg: LaneConfig, env: Mapping[str, str] | None = None) -> list[Pro
     out += _writable_file("storage.path", cfg.storage.path, create_dirs=True)
     rec = cfg.recognition
     if cfg.devices.cameras and rec.backend == "tflite":
-        roles = {cam.role for cam in cfg.devices.cameras.values()}
+        roles = {cam.role for cam in cfg.devices.cameras.values() if not getattr(cam, "read_labels", False)}
         for role in sorted(roles):
             out += _readable(f"recognition.{role}_model", getattr(rec, f"{role}_model"))
     return out

@@ -18,5 +18,7 @@ def test_config_demo_toml_is_what_the_demo_runs() -> None:
         mqtt_url="mqtt://127.0.0.1:1883",
         key_file=Path("var/demo/central.key"),
         camera_fps=4.0,
+        camera_sockets=Path("/tmp/edge-demo"),
+        time_scale=20.0,
     )
     assert built == shipped
