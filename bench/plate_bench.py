@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge_agent.codes import normalise_plate
 from edge_agent.config.camera import TfliteRecognitionConfig, default_model_dir
-from edge_agent.read import RoiPlateReader
+from edge_agent.read import locator_model, open_plate_reader
 from hw_sim.render import PLATE_ROI, render_frame, roi_box
 from hw_sim.world import Scene
 
@@ -129,7 +129,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     a = ap.parse_args()
     cfg = TfliteRecognitionConfig(backend="tflite")
-    ours = RoiPlateReader(cfg.plate_model, cfg.plate_roi.as_tuple(), num_threads=a.threads)
+    ours = open_plate_reader(
+        cfg.plate_model,
+        cfg.plate_roi.as_tuple(),
+        locator_path=locator_model(cfg.plate_model),
+        num_threads=a.threads,
+    )
 
     def read_ours(crop: Crop) -> str:
         got = ours.read(crop)

@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
 from drivers.camera.files import ImageError, read_image
+from edge_agent.camera import PlateReaderLike
 from edge_agent.codes import normalise_plate
+
+if TYPE_CHECKING:
+    from drivers.inference import Inference
 
 EXIT_OK, EXIT_BAD_FILES, EXIT_USAGE = 0, 1, 2
 PROGRESS_EVERY = 100
@@ -62,19 +67,27 @@ def is_whole_frame(image: npt.NDArray[np.uint8]) -> bool:
     return bool(w >= 480 and abs(w / h - 16 / 9) < 0.03)
 
 
+class ClosablePlateReader(PlateReaderLike, Protocol):
+    """A plate reader that holds models."""
+
+    def close(self) -> None:
+        """Release the models."""
+        ...
+
+
+ROI_READER_INPUT = (48, 128)
+"""Input (height, width) of the fixed-ROI plate model: it reads the plate camera's region of interest."""
+
+
 class RoiPlateReader:
-    """Reads a plate with the shipped plate model: a frame through the plate ROI, a crop whole.
+    """Reads a plate with the fixed-ROI plate model: a frame through the plate ROI, a crop whole.
 
     The preprocessing and decoding are :mod:`edge_agent.recognition`'s, exactly as the model was
     trained. Not thread-safe: one reader per thread (each camera's worker has its own).
     """
 
-    def __init__(
-        self, model_path: Path, roi: tuple[float, float, float, float], *, num_threads: int = 1
-    ) -> None:
-        from drivers.inference import open_interpreter
-
-        self._model = open_interpreter(model_path, num_threads=num_threads)
+    def __init__(self, model: Inference, roi: tuple[float, float, float, float]) -> None:
+        self._model = model
         self._roi = roi
         self._model.invoke(np.zeros(self._model.input_shape, dtype=np.float32))  # warm up before a truck
 
@@ -93,6 +106,40 @@ class RoiPlateReader:
     def close(self) -> None:
         """Release the interpreter."""
         self._model.close()
+
+
+def open_plate_reader(
+    model_path: Path,
+    roi: tuple[float, float, float, float],
+    *,
+    locator_path: Path | None = None,
+    num_threads: int = 1,
+) -> ClosablePlateReader:
+    """The plate reader the shipped models make: fixed-ROI, or crop reader plus localiser.
+
+    A model whose input is :data:`ROI_READER_INPUT` reads the plate camera's region of interest
+    (:class:`RoiPlateReader`); any other is the crop reader of
+    :class:`edge_agent.recognition_plate.PlateReader`, which finds the plate in a frame with the
+    localiser at ``locator_path`` (when that file exists). Reads come back without a confidence floor:
+    callers apply theirs (the passage vote, ``--min-confidence``).
+    """
+    from drivers.inference import open_interpreter
+
+    model = open_interpreter(model_path, num_threads=num_threads)
+    if tuple(model.input_shape[1:3]) == ROI_READER_INPUT:
+        return RoiPlateReader(model, roi)
+    # the two-stage reader ships with its models (imported only for them)
+    two_stage = importlib.import_module("edge_agent.recognition_plate")
+    locator = None
+    if locator_path is not None and locator_path.is_file():
+        locator = open_interpreter(locator_path, num_threads=num_threads)
+    reader: ClosablePlateReader = two_stage.PlateReader(model, locator, min_confidence=0.0)
+    return reader
+
+
+def locator_model(model_path: Path) -> Path:
+    """Where the localiser ships: beside the plate model (``plate_locator.tflite``)."""
+    return model_path.with_name("plate_locator.tflite")
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -204,7 +251,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             return EXIT_USAGE
     cfg = TfliteRecognitionConfig(backend="tflite")
     try:
-        reader = RoiPlateReader(args.model or cfg.plate_model, cfg.plate_roi.as_tuple())
+        model = args.model or cfg.plate_model
+        reader = open_plate_reader(model, cfg.plate_roi.as_tuple(), locator_path=locator_model(model))
     except (ImportError, ValueError, OSError) as exc:
         print(f"edge-agent read plate: cannot load the plate model: {exc}", file=err)
         return EXIT_USAGE

@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 
 from drivers.camera.files import FileSource
-from edge_agent.camera import CameraSource, PresenceGate
+from edge_agent.camera import CameraSource, PlateResultLike, PresenceGate
 from edge_agent.clock import SystemClock
 from edge_agent.config.camera import TfliteRecognitionConfig
 from edge_agent.domain import DeviceFault, LaneEvent, LoopEvent, PlateRead
 from edge_agent.health import DeviceState
-from edge_agent.read import PlateReading, RoiPlateReader
+from edge_agent.read import ClosablePlateReader, open_plate_reader
 from hw_sim.render import render_frame
 from hw_sim.world import Scene
 
@@ -40,10 +40,10 @@ class SlowReader:
     """The shipped reader, loaded with extra work per frame (as a busy CPU would be)."""
 
     def __init__(self, delay_s: float) -> None:
-        self.inner = RoiPlateReader(CFG.plate_model, CFG.plate_roi.as_tuple())
+        self.inner: ClosablePlateReader = open_plate_reader(CFG.plate_model, CFG.plate_roi.as_tuple())
         self.delay_s = delay_s
 
-    def read(self, image: Any) -> PlateReading:
+    def read(self, image: Any) -> PlateResultLike:
         time.sleep(self.delay_s)
         return self.inner.read(image)
 
@@ -77,7 +77,7 @@ def _camera(
 
 
 def test_capture_follows_the_entry_loop_and_its_tail(tmp_path: Path) -> None:
-    reader = RoiPlateReader(CFG.plate_model, CFG.plate_roi.as_tuple())
+    reader = open_plate_reader(CFG.plate_model, CFG.plate_roi.as_tuple())
     gate = PresenceGate("entry", tail_s=0.3)
     cam = _camera(_frames(tmp_path / "f", ["KZT4821"] * 3), reader, fps=40.0, gate=gate)
     marks: dict[str, float] = {}
@@ -127,7 +127,7 @@ def test_a_slow_recogniser_skips_the_oldest_frames_and_counts_them(tmp_path: Pat
 
 
 def test_an_illegible_plate_is_a_frame_read_with_nothing_legible(tmp_path: Path) -> None:
-    reader = RoiPlateReader(CFG.plate_model, CFG.plate_roi.as_tuple())
+    reader = open_plate_reader(CFG.plate_model, CFG.plate_roi.as_tuple())
     cam = _camera(_frames(tmp_path / "f", [None, None]), reader, fps=30.0)
     try:
         events = asyncio.run(_run_for(cam, 0.3))
@@ -139,7 +139,7 @@ def test_an_illegible_plate_is_a_frame_read_with_nothing_legible(tmp_path: Path)
 
 
 def test_a_lost_camera_is_a_fault_then_comes_back(tmp_path: Path) -> None:
-    reader = RoiPlateReader(CFG.plate_model, CFG.plate_roi.as_tuple())
+    reader = open_plate_reader(CFG.plate_model, CFG.plate_roi.as_tuple())
     folder = tmp_path / "later"
     cam = _camera(folder, reader, fps=30.0)
     try:
