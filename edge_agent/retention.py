@@ -178,7 +178,9 @@ def register(sub: Any) -> None:
     from pathlib import Path
 
     cmd = sub.add_parser(
-        "purge", help="purge personal data past its retention from the store (--dry-run: only show it)"
+        "purge",
+        help="purge personal data past its retention from the store (--dry-run: only show it)",
+        epilog="example: edge-agent purge --config /etc/edge-agent/lane.toml --dry-run",
     )
     cmd.add_argument("--config", required=True, type=Path, help="lane TOML file (storage.path, retention)")
     cmd.add_argument("--dry-run", action="store_true", help="show what would be purged; change nothing")

@@ -41,7 +41,15 @@ EXIT_OK, EXIT_DEVICE, EXIT_USAGE = 0, 1, 2
 
 def register(subparsers: Any) -> None:
     """Add the ``modbus`` diagnostic to ``edge-agent diag``."""
-    p = subparsers.add_parser("modbus", help="read a Modbus device (configured map, or one raw read)")
+    p = subparsers.add_parser(
+        "modbus",
+        help="read a Modbus device (configured map, or one raw read)",
+        description="Read a configured device's whole register map (refused while the agent runs), or do "
+        "one raw read when commissioning. Exit 0 answered, 1 no answer (with what to check), 2 usage.",
+        epilog="example: edge-agent diag modbus --config /etc/edge-agent/lane.toml --device wim --watch\n"
+        "         edge-agent diag modbus --url tcp://192.0.2.10:502 --unit 1 --read holding:100:2:f32",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", type=Path, help="lane TOML file (with --device)")
     p.add_argument("--device", choices=["wim", "loops"], help="configured device whose map to read")
     p.add_argument("--watch", action="store_true", help="repeat until interrupted")

@@ -14,6 +14,7 @@ and the test ends with red lit. Exit 0 when every read-back matched, 1 on a mism
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -35,7 +36,15 @@ REFUSED = 2
 
 def register(subparsers: Any) -> None:
     """Add the ``signal`` diagnostic to ``edge-agent diag``."""
-    p = subparsers.add_parser("signal", help="show the lane signal's state; --test cycles each lamp")
+    p = subparsers.add_parser(
+        "signal",
+        help="show the lane signal's state; --test cycles each lamp",
+        description="Show the signal state the agent recorded; --test lights each lamp alone and shows its "
+        "read-back, only with the agent stopped and the lane closed. Exit 0 ok, 1 mismatch, 2 refused.",
+        epilog="example: edge-agent diag signal --config /etc/edge-agent/lane.toml\n"
+        "         edge-agent diag signal --config /etc/edge-agent/lane.toml --test --lane-closed-confirm",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--test", action="store_true", help="light red, amber, green in turn (the lane must be closed)"
     )
