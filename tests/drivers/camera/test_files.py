@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from drivers.camera.base import CameraError, Frame
@@ -108,3 +110,32 @@ def test_opencv_reports_a_missing_video_and_an_unreachable_stream_without_its_pa
     with pytest.raises(CameraError, match="cannot open") as err:
         asyncio.run(asyncio.wait_for(first(stream), 60))
     assert "s3cret" not in str(err.value) and "***@127.0.0.1:9" in str(err.value)
+
+
+@given(st.binary(max_size=4096), st.sampled_from([".png", ".jpg", ".bmp", ".tif", ".webp"]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_bytes_are_an_image_or_an_image_error_never_a_crash(
+    tmp_path: Path, data: bytes, suffix: str
+) -> None:
+    path = tmp_path / f"x{suffix}"
+    path.write_bytes(data)
+    try:
+        image = read_image(path)
+    except ImageError as exc:
+        error = str(exc)
+    else:
+        error = ""
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert not error or str(path) in error
+
+
+@given(st.integers(0, 2000))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_png_cut_anywhere_is_rejected_cleanly(tmp_path: Path, cut: int) -> None:
+    whole = _png(tmp_path / "w.png", 120, 60)
+    Image.effect_noise((120, 60), 40).convert("RGB").save(whole)
+    data = whole.read_bytes()
+    part = tmp_path / "cut.png"
+    part.write_bytes(data[: min(cut, len(data) - 1)])
+    with pytest.raises(ImageError, match=r"cut\.png"):
+        read_image(part)
