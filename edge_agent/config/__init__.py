@@ -26,6 +26,7 @@ from edge_agent.config.rfid import RfidConfig
 from edge_agent.config.sensors import LoopsConfig, WimConfig
 from edge_agent.config.signal import SignalConfig
 from edge_agent.config.storage import StorageConfig
+from edge_agent.config.updates import UpdatesConfig
 from edge_agent.errors import ConfigError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -68,6 +69,7 @@ class LaneConfig(Model):
     commands: CommandsConfig = CommandsConfig()
     retention: RetentionConfig = RetentionConfig()
     logging: LogsConfig = LogsConfig()
+    updates: UpdatesConfig = UpdatesConfig()
     control: ControlConfig = ControlConfig()
 
     @field_validator("devices")
