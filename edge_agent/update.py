@@ -272,8 +272,18 @@ def register(sub: Any) -> None:
     """Add ``edge-agent update model|config FILE`` to the CLI's subparsers."""
     cmd = sub.add_parser("update", help="install a model or config with automatic rollback")
     kinds = cmd.add_subparsers(dest="update_kind", required=True)
+    examples = {
+        "model": "example: sudo edge-agent update model /media/usb/plate_ocr.tflite --card /media/usb/ocr.md",
+        "config": "example: sudo edge-agent update config /media/usb/lane.toml --sha256 <hex of the release>",
+    }
     for kind in ("model", "config"):
-        p = kinds.add_parser(kind, help=f"install a new {kind} file")
+        p = kinds.add_parser(
+            kind,
+            help=f"install a new {kind} file",
+            description=f"Verify a new {kind} file, install it beside the previous one, restart the service, "
+            "and put the previous one back if the new version does not become READY or exits.",
+            epilog=examples[kind],
+        )
         p.add_argument("file", type=Path)
         p.add_argument(
             "--config", type=Path, default=Path("/etc/edge-agent/lane.toml"), help="the installed lane config"
