@@ -31,6 +31,7 @@ from edge_agent.sources import Emit
 
 if TYPE_CHECKING:
     from edge_agent.config import LaneConfig
+    from edge_agent.config.camera import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,56 @@ class CameraSource:
             emit(DeviceFault(self.name, "recognition", False, "recovered", self._clock.monotonic()))
 
 
+def frame_source(
+    name: str, cam: CameraConfig, clock: Clock, frame_sources: Mapping[str, FrameSource]
+) -> FrameSource:
+    """Open camera ``name``'s frames as configured (``frame_sources``: the simulator's in-process ones)."""
+    from drivers.camera import open_backend
+
+    frames: FrameSource
+    if cam.backend == "sim" and name not in frame_sources and cam.socket is not None:
+        frames = open_backend("simlink", name, clock=clock.monotonic, socket=cam.socket)
+    elif cam.backend == "sim":
+        sim = frame_sources.get(name)
+        if sim is None:
+            raise ConfigError(
+                f"devices.cameras.{name}.backend: 'sim' needs the simulator (edge-agent demo); "
+                'on a lane use backend = "opencv", "picamera2" or "files"'
+            )
+        frames = sim
+    elif cam.backend == "picamera2":
+        frames = open_backend(
+            "picamera2",
+            name,
+            clock=clock.monotonic,
+            index=cam.index,
+            size=(cam.width, cam.height),
+            fps=cam.fps,
+        )
+    elif cam.backend == "opencv":
+        frames = open_backend(
+            "opencv",
+            name,
+            clock=clock.monotonic,
+            device=cam.device,
+            fps=cam.fps,
+            width=cam.width,
+            height=cam.height,
+            max_pixels=cam.max_pixels,
+        )
+    else:
+        frames = open_backend(
+            "files",
+            name,
+            clock=clock.monotonic,
+            path=cam.path,
+            fps=cam.fps,
+            loop=cam.loop,
+            max_pixels=cam.max_pixels,
+        )
+    return frames
+
+
 def build_cameras(
     cfg: LaneConfig,
     clock: Clock,
@@ -288,8 +339,6 @@ def build_cameras(
     named cameras (the simulator reads labels where no model ships yet). Models load here, so a
     missing model or runtime stops the start. ``on_close`` registers what must be released at stop.
     """
-    from drivers.camera import open_backend
-
     cams = cfg.devices.cameras
     rec = cfg.recognition
     labels: dict[str, Recogniser] = {
@@ -308,47 +357,7 @@ def build_cameras(
         shared = tflite
     out: list[CameraSource] = []
     for name, cam in cams.items():
-        frames: FrameSource
-        if cam.backend == "sim" and name not in frame_sources and cam.socket is not None:
-            frames = open_backend("simlink", name, clock=clock.monotonic, socket=cam.socket)
-        elif cam.backend == "sim":
-            sim = frame_sources.get(name)
-            if sim is None:
-                raise ConfigError(
-                    f"devices.cameras.{name}.backend: 'sim' needs the simulator (edge-agent demo); "
-                    'on a lane use backend = "opencv", "picamera2" or "files"'
-                )
-            frames = sim
-        elif cam.backend == "picamera2":
-            frames = open_backend(
-                "picamera2",
-                name,
-                clock=clock.monotonic,
-                index=cam.index,
-                size=(cam.width, cam.height),
-                fps=cam.fps,
-            )
-        elif cam.backend == "opencv":
-            frames = open_backend(
-                "opencv",
-                name,
-                clock=clock.monotonic,
-                device=cam.device,
-                fps=cam.fps,
-                width=cam.width,
-                height=cam.height,
-                max_pixels=cam.max_pixels,
-            )
-        else:
-            frames = open_backend(
-                "files",
-                name,
-                clock=clock.monotonic,
-                path=cam.path,
-                fps=cam.fps,
-                loop=cam.loop,
-                max_pixels=cam.max_pixels,
-            )
+        frames = frame_source(name, cam, clock, frame_sources)
         on_close(frames.close)
         reader: PlateReaderLike | None = None
         recogniser = recognisers.get(name) or shared

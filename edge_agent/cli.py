@@ -24,6 +24,7 @@ _DIAG_MODULES = (
     "edge_agent.diag.modbus",
     "edge_agent.diag.signal",
     "edge_agent.diag.mqtt",
+    "edge_agent.diag.camera",
 )
 
 
