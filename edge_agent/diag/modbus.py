@@ -140,6 +140,7 @@ async def _device(args: argparse.Namespace, dev: ModbusWimConfig | ModbusLoopsCo
     plan = plan_reads(points, max_gap=dev.max_gap)
     reads = ", ".join(f"{r.table.value}:{r.address}:{r.count}" for r in plan)
     print(f"{args.device} at {dev.url} unit {dev.unit}: {len(points)} points in {len(plan)} read(s): {reads}")
+    print(f"tried: read {args.device}'s map from unit {dev.unit} at {dev.url}", file=sys.stderr)
     n = 0
     async with ModbusLink(dev.url, timeout_s=dev.timeout_s, name=args.device) as link:
         try:
@@ -155,7 +156,7 @@ async def _device(args: argparse.Namespace, dev: ModbusWimConfig | ModbusLoopsCo
                 print("--")
                 await asyncio.sleep(args.interval)
         except DeviceError as exc:
-            print(_problem(exc, link.endpoint, dev.unit), file=sys.stderr)
+            print(f"  answered: {_problem(exc, link.endpoint, dev.unit)}", file=sys.stderr)
             return EXIT_DEVICE
 
 
@@ -211,15 +212,16 @@ async def _raw(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    print(f"tried: {args.read} from unit {args.unit} at {endpoint.describe()}", file=sys.stderr)
     async with ModbusLink(endpoint, timeout_s=args.timeout, name="diag") as link:
         try:
             await link.connect()
             words = await link.read(req, args.unit)
         except DeviceError as exc:
             if isinstance(exc, DeviceDisconnected):
-                print(f"{exc}", file=sys.stderr)
+                print(f"  answered: {exc}", file=sys.stderr)
             else:
-                print(_problem(exc, endpoint, args.unit), file=sys.stderr)
+                print(f"  answered: {_problem(exc, endpoint, args.unit)}", file=sys.stderr)
             return EXIT_DEVICE
     print(f"{req.table.value}:{req.address}:{req.count} from unit {args.unit} at {endpoint.describe()}")
     for i, w in enumerate(words):

@@ -145,8 +145,14 @@ async def _inventory(args: argparse.Namespace) -> int:
 
     reader = TagReader(settings, on_event, name="diag-rfid")
     started = time.monotonic()
+    print(
+        f"tried: inventory on {args.port} ({args.protocol}, {args.baud} 8N1) for {args.seconds:g} s",
+        file=sys.stderr,
+    )
     task = asyncio.create_task(reader.run())
+    progress = asyncio.create_task(_progress(seen, args.seconds))
     await asyncio.wait({task}, timeout=max(0.1, args.seconds))
+    progress.cancel()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -157,9 +163,21 @@ async def _inventory(args: argparse.Namespace) -> int:
         hint = NO_REPLY_HINT.format(baud=args.baud)
         if problems:
             hint += f" (last problem: {problems[-1]})"
-        print(hint, file=sys.stderr)
+        print(f"  answered: nothing from the reader\n  check next: {hint}", file=sys.stderr)
         return 1
+    print(f"  answered: the reader, {len(seen)} tag(s) heard", file=sys.stderr)
     return 0
+
+
+async def _progress(seen: dict[str, _Seen], seconds: float) -> None:
+    """A line a second on a terminal, so a long inventory shows it is alive."""
+    if not sys.stderr.isatty() or seconds <= 1.0:
+        return
+    t = 0
+    while True:
+        await asyncio.sleep(1.0)
+        t += 1
+        print(f"  ... {t} s, {len(seen)} tag(s) so far", file=sys.stderr, flush=True)
 
 
 def _heard(reader: TagReader) -> bool:
