@@ -119,6 +119,9 @@ async def build_status(agent: Agent) -> dict[str, Any]:
         "store": {"path": str(agent.cfg.storage.path), "fault": agent.store.fault},
         "models": models,
     }
+    watch = getattr(agent, "clock_watch", None)
+    if watch is not None:
+        report["clock"] = watch.status()
     report["health"] = overall(report)
     return report
 
@@ -205,7 +208,9 @@ def render(report: dict[str, Any], *, colour: bool) -> str:
         lines.append(f"  model    {m['name']} ({m['role']}) sha256 {m['sha256'][:16]}")
     clock = report.get("clock")
     if isinstance(clock, dict):
-        lines.append(f"  clock    {'synchronised' if clock.get('synchronised') else 'NOT synchronised'}")
+        sync = "synchronised" if clock.get("synchronised") else _paint("NOT synchronised", DEGRADED, colour)
+        jumps = f"; {clock['jumps']} wall-clock jump(s)" if clock.get("jumps") else ""
+        lines.append(f"  clock    {sync} ({clock.get('source', 'unknown')}){jumps}")
     lines.append(f"  agent    {report['version']}, pid {report['pid']}, up {_age(report['uptime_s'])}")
     return "\n".join(lines)
 
