@@ -7,9 +7,9 @@ takes a leading ``<N>`` as the line's syslog priority (``SyslogLevelPrefix=``, o
     <4>rfid [rfid] reader down on /dev/lane-rfid: ...        (journald)
     2026-11-28 12:00:00,123 WARNING rfid [rfid] reader ...    (a terminal)
 
-with the component (the logger below ``edge_agent.``) and the device (``extra={"device": ...}``,
-``-`` when the line is about no one device). A traceback is folded into the same line (`` | ``
-between its lines), so an event is one journal entry.
+with the component (the logger below ``edge_agent.``) and the device (``extra={"device": ...}``, else
+the device module the logger belongs to, ``-`` for the lane's own components). A traceback is folded
+into the same line (`` | `` between its lines), so an event is one journal entry.
 
 Three filters sit on the one handler, so they hold for every logger, the drivers' and the libraries'
 included:
@@ -83,6 +83,23 @@ def under_journald(stream: IO[str]) -> bool:
     return want == f"{st.st_dev}:{st.st_ino}"
 
 
+_DEVICE_MODULES = frozenset({"rfid", "wim", "loops", "camera", "signal", "recognition"})
+
+
+def _device_of(logger: str) -> str:
+    """The device a logger speaks for when the line does not name one.
+
+    ``edge_agent.rfid`` -> ``rfid``, ``drivers.modbus.client`` -> ``modbus``; ``-`` for the lane's own
+    components (store, uplink, ...).
+    """
+    parts = logger.split(".")
+    if parts[0] == "edge_agent" and len(parts) > 1 and parts[1] in _DEVICE_MODULES:
+        return parts[1]
+    if parts[0] == "drivers" and len(parts) > 1:
+        return parts[1]
+    return "-"
+
+
 class JournalFormatter(logging.Formatter):
     """One line per record: ``<prio>component [device] message`` (or a timestamped terminal line)."""
 
@@ -93,7 +110,7 @@ class JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line."""
         component = record.name.removeprefix("edge_agent.") if record.name != "edge_agent" else "agent"
-        device = getattr(record, "device", None) or "-"
+        device = getattr(record, "device", None) or _device_of(record.name)
         text = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

@@ -99,7 +99,7 @@ def test_no_epc_or_officer_id_above_debug(journal: io.StringIO) -> None:
         assert "officer-1234" not in g and "officer:x9" not in g, g
     assert "<epc:" in above[0] and "<personal:" in above[3] and "<personal:" in above[4]
     assert above[0].split("<epc:")[1][:6] == above[2].split("<epc:")[1][:6], "one tag, one pseudonym"
-    assert got[-1] == f"<7>rfid [-] tag {EPC} seen"
+    assert got[-1] == f"<7>rfid [rfid] tag {EPC} seen"
 
 
 def test_levels_per_component(journal: io.StringIO) -> None:
@@ -108,7 +108,7 @@ def test_levels_per_component(journal: io.StringIO) -> None:
     logging.getLogger("edge_agent.wim").debug("wim detail")  # root is INFO
     logging.getLogger("edge_agent.uplink.link").warning("link warning")  # uplink is ERROR
     logging.getLogger("edge_agent.uplink.link").error("link error")
-    assert lines(journal) == ["<7>rfid [-] rfid detail", "<3>uplink.link [-] link error"]
+    assert lines(journal) == ["<7>rfid [rfid] rfid detail", "<3>uplink.link [-] link error"]
 
 
 def test_a_flapping_device_is_rate_limited_with_a_count() -> None:
