@@ -168,6 +168,70 @@ def _decode_sig(sig: str) -> bytes:
         raise CommandRejected("bad_signature", "signature is not base64") from None
 
 
+@dataclass(frozen=True, slots=True)
+class _Claims:
+    """What an envelope says about itself (checked for shape, not yet for truth)."""
+
+    command_id: str
+    name: str
+    issued_text: str
+    issued: datetime
+    nonce: str
+    issuer_id: str
+    role: str
+
+
+def _claims(envelope: Mapping[str, Any]) -> _Claims:
+    """The envelope's fields, each checked for shape; ``malformed`` names the first bad one."""
+    if not isinstance(envelope, Mapping):
+        raise CommandRejected("malformed", "a command must be a JSON object")
+    if envelope.get("schema") != SCHEMA:
+        raise CommandRejected("malformed", f"'schema' must be {SCHEMA!r}")
+    command_id = _text(envelope, "command_id", 64)
+    name = _text(envelope, "name")
+    if name not in NAMES:
+        raise CommandRejected("malformed", f"'name' {name!r} is not one of {sorted(NAMES)}")
+    issued_text = _text(envelope, "issued_at", 40)
+    if not _ISSUED.match(issued_text):
+        raise CommandRejected("malformed", "'issued_at' must be UTC ISO 8601 (…Z or …+00:00)")
+    nonce = _text(envelope, "nonce")
+    if not _NONCE.match(nonce):
+        raise CommandRejected("malformed", "'nonce' must be 8-256 hex digits")
+    issuer = envelope.get("issuer")
+    if not isinstance(issuer, Mapping):
+        raise CommandRejected("malformed", "'issuer' must be an object")
+    issuer_id = _text(issuer, "id", 128)
+    role = issuer.get("role")
+    if role not in ROLES:
+        raise CommandRejected("malformed", f"'issuer.role' must be one of {sorted(ROLES)}")
+    if not isinstance(envelope.get("body"), Mapping):
+        raise CommandRejected("malformed", "'body' must be an object")
+    issued = datetime.fromisoformat(issued_text.replace("Z", "+00:00"))
+    return _Claims(command_id, name, issued_text, issued, nonce, issuer_id, str(role))
+
+
+def _auth_fields(envelope: Mapping[str, Any]) -> tuple[str, str, str]:
+    """``(alg, key_id, sig)``; ``unsigned`` without ``auth``."""
+    auth = envelope.get("auth")
+    if auth is None:
+        raise CommandRejected("unsigned", "the command carries no 'auth'")
+    if not isinstance(auth, Mapping):
+        raise CommandRejected("malformed", "'auth' must be an object")
+    alg = auth.get("alg")
+    if alg not in ALGS:
+        raise CommandRejected("malformed", f"'auth.alg' must be one of {ALGS}")
+    return str(alg), _text(auth, "key_id", 64), _text(auth, "sig", 1024)
+
+
+def _check_authority(key_id: str, key: _Key, c: _Claims) -> None:
+    if c.role not in key.roles:
+        raise CommandRejected("unauthorised", f"key {key_id!r} may not sign for role {c.role!r}")
+    if c.name not in key.commands:
+        raise CommandRejected("unauthorised", f"key {key_id!r} may not sign {c.name!r}")
+    if key.issuers and c.issuer_id not in key.issuers:
+        raise CommandRejected("unauthorised", f"key {key_id!r} may not sign for issuer {c.issuer_id!r}")
+
+
 class CommandVerifier:
     """Verifies command envelopes against the configured keys; reads key files once, here."""
 
@@ -228,62 +292,33 @@ class CommandVerifier:
         return self.clock.utcnow().timestamp()
 
     def _verify(self, envelope: Mapping[str, Any]) -> Principal:
-        if not isinstance(envelope, Mapping):
-            raise CommandRejected("malformed", "a command must be a JSON object")
-        if envelope.get("schema") != SCHEMA:
-            raise CommandRejected("malformed", f"'schema' must be {SCHEMA!r}")
-        command_id = _text(envelope, "command_id", 64)
-        name = _text(envelope, "name")
-        if name not in NAMES:
-            raise CommandRejected("malformed", f"'name' {name!r} is not one of {sorted(NAMES)}")
-        issued_text = _text(envelope, "issued_at", 40)
-        if not _ISSUED.match(issued_text):
-            raise CommandRejected("malformed", "'issued_at' must be UTC ISO 8601 (…Z or …+00:00)")
-        issued = datetime.fromisoformat(issued_text.replace("Z", "+00:00"))
-        nonce = _text(envelope, "nonce")
-        if not _NONCE.match(nonce):
-            raise CommandRejected("malformed", "'nonce' must be 8-256 hex digits")
-        issuer = envelope.get("issuer")
-        if not isinstance(issuer, Mapping):
-            raise CommandRejected("malformed", "'issuer' must be an object")
-        issuer_id = _text(issuer, "id", 128)
-        role = issuer.get("role")
-        if role not in ROLES:
-            raise CommandRejected("malformed", f"'issuer.role' must be one of {sorted(ROLES)}")
-        if not isinstance(envelope.get("body"), Mapping):
-            raise CommandRejected("malformed", "'body' must be an object")
-        auth = envelope.get("auth")
-        if auth is None:
-            raise CommandRejected("unsigned", "the command carries no 'auth'")
-        if not isinstance(auth, Mapping):
-            raise CommandRejected("malformed", "'auth' must be an object")
-        alg = auth.get("alg")
-        if alg not in ALGS:
-            raise CommandRejected("malformed", f"'auth.alg' must be one of {ALGS}")
-        key_id = _text(auth, "key_id", 64)
-        sig = _text(auth, "sig", 1024)
-
+        claims = _claims(envelope)
+        alg, key_id, sig = _auth_fields(envelope)
         key = self._keys.get(key_id)
         if key is None:
             raise CommandRejected("unknown_key", f"key {key_id!r} is not trusted on this lane")
         if alg != key.alg:
             raise CommandRejected("bad_signature", f"key {key_id!r} is {key.alg}, the command says {alg}")
         self._check_signature(key, canonical(envelope), _decode_sig(sig))
+        _check_authority(key_id, key, claims)
+        self._check_fresh(claims.issued.timestamp())
+        return Principal(
+            claims.issuer_id,
+            claims.role,
+            key_id,
+            claims.command_id,
+            claims.name,
+            claims.issued_text,
+            claims.nonce.lower(),
+            claims.issued.timestamp(),
+        )
 
-        if role not in key.roles:
-            raise CommandRejected("unauthorised", f"key {key_id!r} may not sign for role {role!r}")
-        if name not in key.commands:
-            raise CommandRejected("unauthorised", f"key {key_id!r} may not sign {name!r}")
-        if key.issuers and issuer_id not in key.issuers:
-            raise CommandRejected("unauthorised", f"key {key_id!r} may not sign for issuer {issuer_id!r}")
-
+    def _check_fresh(self, at: float) -> None:
         now = self.clock.utcnow().timestamp()
-        at = issued.timestamp()
         if at > now + self.cfg.clock_skew_s:
             raise CommandRejected("expired", f"issued {at - now:.1f} s in the future")
         if now - at > self.cfg.max_age_s:
             raise CommandRejected("expired", f"issued {now - at:.1f} s ago (max {self.cfg.max_age_s:g} s)")
-        return Principal(issuer_id, str(role), key_id, command_id, name, issued_text, nonce.lower(), at)
 
     @staticmethod
     def _check_signature(key: _Key, payload: bytes, sig: bytes) -> None:
