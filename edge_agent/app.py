@@ -24,6 +24,7 @@ from drivers.gpio.base import DigitalIO
 from edge_agent.camera import CameraSource, Recogniser, build_cameras
 from edge_agent.clock import Clock, ScaledClock, SystemClock
 from edge_agent.config import LaneConfig
+from edge_agent.config_apply import ConfigApply, ConfigTrial
 from edge_agent.domain import DeviceFault, LaneEvent, LoopEvent, Passage, SignalAspect
 from edge_agent.errors import CommandRejected, ConfigError, StoreError
 from edge_agent.health import DeviceHealth
@@ -183,6 +184,9 @@ class Agent:
         self.uplink.register_command("reference.delta", lambda body, who: self.reference.apply_delta(body))
         self.uplink.register_command("signal.override", override.handle)
         self.uplink.register_command("config.reload", lambda body, who: self.reload())
+        # central pushes a whole config: staged, installed before the next start, rolled back if it fails
+        self.uplink.register_command("config.apply", ConfigApply(cfg).handle)
+        await stack.enter_async_context(ConfigTrial(cfg, self.config_path, self._report_update))
         self.uplink.set_health_provider(self.health_report)
         if cfg.control.enabled:
             from edge_agent.config.control import socket_for
@@ -397,6 +401,11 @@ class Agent:
 
     def _on_aspect(self, aspect: SignalAspect, reason: str) -> None:
         log.debug("signal %s (%s)", aspect.value, reason)
+
+    def _report_update(self, data: dict[str, Any]) -> None:
+        """A config.apply was applied, rolled back or refused: tell central."""
+        log.warning("config.apply: %s", data.get("outcome"))
+        self._publish("event", self._event("lane.update", data), Priority.DECISION)
 
     def _on_clock_jump(self, jump: ClockJump) -> None:
         """The wall clock stepped: say so upstream (records around it carry ``clock_jump``)."""

@@ -82,7 +82,8 @@ def card_sha256(card: Path) -> str:
     return str(found.pop())
 
 
-def _release_key(cfg: LaneConfig) -> Any:
+def release_key(cfg: LaneConfig) -> Any:
+    """The configured release key (``Ed25519PublicKey``), or None when updates need no signature."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -106,7 +107,7 @@ def check_signature(cfg: LaneConfig, file: Path, data: bytes) -> bool:
     """Verify ``FILE.sig`` when a release key is configured; return whether the file was signed."""
     from cryptography.exceptions import InvalidSignature
 
-    key = _release_key(cfg)
+    key = release_key(cfg)
     if key is None:
         return False
     sig_path = file.with_name(file.name + ".sig")
@@ -301,6 +302,26 @@ def register(sub: Any) -> None:
         else:
             p.add_argument("--sha256", default=None, help="the SHA-256 the release states for the file")
         p.set_defaults(func=_update_command)
+    staged = kinds.add_parser(
+        "apply-staged",
+        help="install a config central pushed (config.apply), or roll back one that failed (ExecStartPre)",
+        description="Run by the unit before each start, as root: install a staged config.apply on trial, "
+        "or put the previous config back when the last start on a trial config never confirmed it. "
+        "Always exits 0, so the lane starts on whichever config is in place.",
+        epilog="example: sudo edge-agent update apply-staged --config /etc/edge-agent/lane.toml",
+    )
+    staged.add_argument("--config", type=Path, default=Path("/etc/edge-agent/lane.toml"))
+    staged.set_defaults(func=_apply_staged_command)
+
+
+def _apply_staged_command(args: Any) -> int:
+    from edge_agent.config_apply import apply_staged
+
+    try:
+        print(f"apply-staged: {apply_staged(args.config)}")
+    except Exception as exc:  # never keep the lane from starting on the config in place
+        print(f"apply-staged: failed, leaving {args.config} as it is: {exc!r}", file=sys.stderr)
+    return 0
 
 
 def _update_command(args: Any) -> int:

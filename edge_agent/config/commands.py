@@ -10,7 +10,9 @@ from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import Model
 
-CommandName = Literal["signal.override", "reference.snapshot", "reference.delta", "config.reload"]
+CommandName = Literal[
+    "signal.override", "reference.snapshot", "reference.delta", "config.reload", "config.apply"
+]
 Role = Literal["officer", "central"]
 _KEY_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 ENVELOPE_SCHEMA = "lane.command/1"
 COMMAND_NAMES: frozenset[str] = frozenset(
-    {"signal.override", "reference.snapshot", "reference.delta", "config.reload"}
+    {"signal.override", "reference.snapshot", "reference.delta", "config.reload", "config.apply"}
 )
 """The commands the envelope allows (``edge_agent/schemas/command.json``)."""
 
@@ -45,6 +45,7 @@ MAX_COMMAND_BYTES = 4 * 1024 * 1024
 MAX_BYTES_BY_NAME: dict[str, int] = {
     "signal.override": 8 * 1024,
     "config.reload": 8 * 1024,
+    "config.apply": 512 * 1024,  # a whole lane.toml (at most 256 KiB of TOML, see edge_agent/config_apply.py)
     "reference.delta": 1024 * 1024,
     "reference.snapshot": MAX_COMMAND_BYTES,
 }
