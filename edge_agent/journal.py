@@ -17,6 +17,7 @@ from edge_agent.domain import Passage, TagKind
 from edge_agent.plate_vote import vote_payload
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox
+from edge_agent.uplink.messages import encode, utc_iso
 
 SCHEMA_NAME = "journal"
 SCHEMA_DDL = """
@@ -41,8 +42,6 @@ CREATE INDEX IF NOT EXISTS passage_confirmed ON passage (confirmed_at);
 PASSAGE_SCHEMA = "lane.passage/1"
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def passage_payload(
@@ -61,8 +60,8 @@ def passage_payload(
         "passage_id": p.passage_id,
         "site_id": site_id,
         "lane_id": lane_id,
-        "entered_at": _iso(p.entered_utc),
-        "decided_at": _iso(decided_at),
+        "entered_at": utc_iso(p.entered_utc),
+        "decided_at": utc_iso(decided_at),
         "decision": p.decision.verdict.value,
         "reasons": [r.value for r in p.decision.reasons],
         "matched_record": p.decision.matched_record,
@@ -107,7 +106,7 @@ def confirm_delivered(conn: sqlite3.Connection, delivered: Sequence[tuple[str, s
     Runs in the transaction that deletes the acknowledged messages. A passage whose amendment
     (``<passage_id>:2``) is still queued is not confirmed yet: central does not hold what the truck saw.
     """
-    now = _iso(datetime.now(UTC))
+    now = utc_iso(datetime.now(UTC))
     for kind, msg_id in delivered:
         if kind != "passage":
             continue
@@ -143,7 +142,7 @@ class Journal:
     async def commit(self, payload: dict[str, Any]) -> None:
         """Durably record a decided passage and queue its message, atomically."""
         payload = self._stamped(payload)
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        body = encode(payload)
 
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -176,7 +175,7 @@ class Journal:
         that supersedes the first: the first may already be on the wire, so it is never rewritten.
         """
         payload = self._stamped(payload)
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        body = encode(payload)
         pid = payload["passage_id"]
 
         def txn(conn: sqlite3.Connection) -> None:
@@ -206,6 +205,6 @@ class Journal:
         """Note that the passage's vehicle has cleared the exit loop."""
         await self._store.write(
             lambda conn: conn.execute(
-                "UPDATE passage SET closed_at = ? WHERE passage_id = ?", (_iso(at), passage_id)
+                "UPDATE passage SET closed_at = ? WHERE passage_id = ?", (utc_iso(at), passage_id)
             )
         )

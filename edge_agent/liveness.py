@@ -14,12 +14,13 @@ import contextlib
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edge_agent.clock import Clock
 from edge_agent.errors import StoreError
 from edge_agent.store.db import Store
+from edge_agent.uplink.messages import utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ CREATE TABLE IF NOT EXISTS liveness (
 """
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +55,8 @@ class Gap:
     def as_event_data(self) -> dict[str, Any]:
         """The ``lane.gap`` event's data."""
         return {
-            "from": _iso(self.since),
-            "to": _iso(self.until),
+            "from": utc_iso(self.since),
+            "to": utc_iso(self.until),
             "seconds": round(self.seconds, 3),
             "clean_shutdown": self.clean_shutdown,
         }
@@ -84,7 +83,7 @@ class Liveness:
                 "INSERT INTO liveness (id, started_at, alive_at, clean) VALUES (1, ?, ?, 0) "
                 "ON CONFLICT(id) DO UPDATE SET started_at = excluded.started_at, "
                 "alive_at = excluded.alive_at, clean = 0",
-                (_iso(now), _iso(now)),
+                (utc_iso(now), utc_iso(now)),
             )
             return None if row is None else (str(row[0]), int(row[1]))
 
@@ -114,7 +113,7 @@ class Liveness:
             log.error("cannot record the clean stop: %s", exc)
 
     async def _record(self, *, clean: bool) -> None:
-        at = _iso(self.clock.utcnow())
+        at = utc_iso(self.clock.utcnow())
         await self.store.write(
             lambda conn: conn.execute(
                 "UPDATE liveness SET alive_at = ?, clean = ? WHERE id = 1", (at, int(clean))
