@@ -37,7 +37,7 @@ from edge_agent.errors import StoreError
 from edge_agent.journal import Journal, passage_payload
 from edge_agent.plate_vote import vote as vote_plates
 from edge_agent.reference import ReferenceData
-from edge_agent.signal import Refusal
+from edge_agent.signal_policy import Refusal
 from edge_agent.tracker import PassageTracker
 
 log = logging.getLogger(__name__)

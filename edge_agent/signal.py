@@ -1,4 +1,8 @@
-"""The lane signal: the one place that enforces the signal's safety invariants.
+"""The lane signal's sequencer: the one place that drives the lamps and enforces their invariants.
+
+Split by job: what may be lit now and why not is the pure policy (:mod:`edge_agent.signal_policy`);
+the lamp read-back monitor is :mod:`edge_agent.lamp_readback`; the durable state file is
+:mod:`edge_agent.signal_state`; this module sequences the lamps over time.
 
 Invariants (proved by ``tests/edge_agent/test_signal_stateful.py`` on the recorded pin history):
 
@@ -26,15 +30,16 @@ import os
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from drivers.gpio import open_backend
 from drivers.gpio.base import DigitalIO
 from edge_agent.clock import Clock, sleep_or_wake
-from edge_agent.config.signal import GpioConfig, SignalConfig, WatchdogConfig
-from edge_agent.domain import Reason, SignalAspect
+from edge_agent.config.signal import GpioConfig, SignalConfig
+from edge_agent.domain import SignalAspect
+from edge_agent.lamp_readback import LampReadback
+from edge_agent.signal_policy import Refusal, SignalState, fail_safe_window_s, refusal
 from edge_agent.signal_state import StateFile, read_state
 
 log = logging.getLogger(__name__)
@@ -47,23 +52,6 @@ OnFault = Callable[[str, str], None]
 RED, AMBER, GREEN, DARK = SignalAspect.RED, SignalAspect.AMBER, SignalAspect.GREEN, SignalAspect.DARK
 LAMPS = (RED, AMBER, GREEN)
 _MAX_BLOCKED = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why green may not be given now: the referral reason the lane records, and a line for people."""
-
-    reason: Reason
-    detail: str
-
-
-def fail_safe_window_s(cfg: WatchdogConfig) -> float:
-    """How long the loop may stall before the external fail-safe may have forced red behind our back.
-
-    Two heartbeat periods without a toggle (the relay board's timeout must be at least three, see
-    :mod:`edge_agent.watchdog`), and never less than the loop-lag fault threshold.
-    """
-    return max(2 * cfg.heartbeat_ms, cfg.loop_lag_ms) / 1000.0
 
 
 def open_gpio(cfg: GpioConfig) -> DigitalIO:
@@ -110,6 +98,7 @@ class TrafficSignal:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._readback_task: asyncio.Task[None] | None = None
+        self._readback: LampReadback | None = None
 
     # --- state ------------------------------------------------------------------------------
     @property
@@ -163,21 +152,14 @@ class TrafficSignal:
     def refusal(self, passage_id: str | None = None, *, by: str = "lane") -> Refusal | None:
         """Why green may not be given now (for ``passage_id``, granted ``by``), or None if it may.
 
-        The one judge of the signal's permission: the lane asks it before it commits a release, so
-        what is recorded is what the truck sees; :meth:`grant` asks it again.
+        The pure policy (:func:`edge_agent.signal_policy.refusal`) on the sequencer's state: the lane
+        asks it before it commits a release, so what is recorded is what the truck sees.
         """
-        if self._stopping or not self.healthy:
-            detail = "signal stopping" if self._stopping else "signal not running"
-            return Refusal(Reason.LANE_CLOSED, detail)
-        if self._closed_reason is not None:
-            return Refusal(Reason.LANE_CLOSED, f"lane closed ({self._closed_reason})")
-        if self._faults:
-            return Refusal(Reason.DEVICE_FAULT, "faults active: " + ", ".join(sorted(self._faults)))
-        if self._hold_reason is not None:
-            return Refusal(Reason.OFFICER_HOLD, f"officer hold ({self._hold_reason})")
-        if passage_id is not None and by == "lane" and passage_id in self._blocked:
-            return Refusal(Reason.OFFICER_HOLD, f"passage held by officer ({self._blocked[passage_id]})")
-        return None
+        running = self._task is not None and not self._task.done() and self._lost is None
+        state = SignalState(
+            running, self._stopping, self._closed_reason, self._faults, self._hold_reason, self._blocked
+        )
+        return refusal(state, passage_id, by)
 
     # --- commands (all synchronous, applied by the sequencer task) --------------------------
     def grant(self, passage_id: str, *, by: str = "lane") -> bool:
@@ -411,36 +393,8 @@ class TrafficSignal:
     # --- lamp read-back -------------------------------------------------------------------
     def check_readback(self) -> None:
         """Compare each lamp's read-back with what is commanded (settled lamps only)."""
-        rb = self.cfg.readback
-        if rb is None:
-            return
-        now = self._clock.monotonic()
-        for lamp, pin in ((RED, rb.red), (AMBER, rb.amber), (GREEN, rb.green)):
-            if pin is None or now - self._changed_at[lamp] < rb.settle_ms / 1000.0:
-                continue
-            try:
-                lit = self._io.read(pin) != rb.active_low
-            except Exception as exc:
-                self.counters["gpio_errors"] += 1
-                if "gpio" not in self._faults:
-                    self.fault("gpio", f"reading pin {pin}: {exc}")
-                continue
-            name, expected = f"lamp_mismatch:{lamp.value}", self._lit is lamp
-            if lit != expected:
-                if name not in self._faults:
-                    detail = (
-                        f"{lamp.value} lamp commanded {'on' if expected else 'off'} "
-                        f"but reads {'lit' if lit else 'dark'} (pin {pin})"
-                    )
-                    self.set_closed(True, f"lamp fault: {detail}")
-                    self.fault(name, detail)
-            elif name in self._faults:
-                self.clear_fault(name)
-
-    async def _watch_readback(self, poll_s: float) -> None:
-        while True:
-            await self._clock.sleep(poll_s)
-            self.check_readback()
+        if self._readback is not None:
+            self._readback.check()
 
     # --- persisted state ------------------------------------------------------------------
     def _persist(self) -> None:
@@ -496,14 +450,19 @@ class TrafficSignal:
         self._history.append((now, RED))
         rb = self.cfg.readback
         if rb is not None:
-            for pin in (rb.red, rb.amber, rb.green):
-                if pin is not None:
-                    io.setup_input(pin, pull_up=rb.active_low)
-        self._task = asyncio.create_task(self._run(), name="traffic-signal")
-        if rb is not None:
-            self._readback_task = asyncio.create_task(
-                self._watch_readback(rb.poll_ms / 1000.0), name="lamp-readback"
+            self._readback = LampReadback(
+                rb,
+                io,
+                self._clock,
+                self,
+                commanded=lambda lamp: self._lit is lamp,
+                changed_at=lambda lamp: self._changed_at[lamp],
+                count=lambda name: self.counters.update([name]),
             )
+            self._readback.setup(pull_up=rb.active_low)
+        self._task = asyncio.create_task(self._run(), name="traffic-signal")
+        if self._readback is not None:
+            self._readback_task = asyncio.create_task(self._readback.run(), name="lamp-readback")
         self._persist()
         if self.on_change is not None:
             try:

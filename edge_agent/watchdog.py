@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping
 
 from drivers.gpio.base import DigitalIO
 from edge_agent.config.signal import WatchdogConfig
-from edge_agent.signal import TrafficSignal, fail_safe_window_s
+from edge_agent.signal import TrafficSignal
+from edge_agent.signal_policy import fail_safe_window_s
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from edge_agent.domain import LaneEvent, Reason
 from edge_agent.journal import Journal
 from edge_agent.lane import Lane, Outcome
 from edge_agent.reference import ReferenceData
-from edge_agent.signal import Refusal
+from edge_agent.signal_policy import Refusal
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox, Priority
 from hw_sim.player import Layout, Player
