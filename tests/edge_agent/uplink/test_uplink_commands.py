@@ -62,7 +62,12 @@ def command(name: str, body: dict[str, Any], *, key: bytes = KEY) -> dict[str, A
 
 
 def _responses(msgs: list[Received], topic: str = f"{BASE}/command/response") -> list[dict[str, Any]]:
-    return [m.json() for m in msgs if m.topic == topic]
+    """Each response once: delivery is at least once, a redelivery carries the same response_id."""
+    seen: dict[str, dict[str, Any]] = {}
+    for m in msgs:
+        if m.topic == topic:
+            seen.setdefault(m.json()["response_id"], m.json())
+    return list(seen.values())
 
 
 @async_test
@@ -208,7 +213,7 @@ async def test_resubscribes_after_reconnect_and_rejects_retained(
         await asyncio.to_thread(c.wait_subscribed)
         cmd = command("config.reload", {"n": 1})
         c.publish(up.topic("command"), json.dumps(cmd).encode())
-        msgs = await c.await_for(lambda m: len(m) >= 3)
+        msgs = await c.await_for(lambda m: len(_responses(m)) >= 3)
     got = [(r["command_id"], r["status"], r["reason"]) for r in _responses(msgs)]
     assert got == [
         (retained["command_id"], "rejected", "retained"),
