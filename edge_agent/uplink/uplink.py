@@ -20,20 +20,16 @@ import asyncio
 import contextlib
 import logging
 import random
-import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from edge_agent.clock import Clock
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.errors import CommandRejected, StoreError
+from edge_agent.errors import StoreError
 from edge_agent.health import DeviceHealth, DeviceState
 from edge_agent.ids import new_id
 from edge_agent.store.db import Store
@@ -45,10 +41,10 @@ from edge_agent.uplink.commands import (
     CommandVerifierLike,
     RateLimitedLog,
     ReplayLogLike,
-    Screened,
 )
+from edge_agent.uplink.intake import CommandIntake
 from edge_agent.uplink.link import Broker, LinkError, LinkRefusedError, Session
-from edge_agent.uplink.topics import Topics, valid_publish_topic
+from edge_agent.uplink.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +55,6 @@ device list (the uplink adds itself), every other key (JSON-ready) goes into its
 _AVAILABILITY_TOKEN = -1
 _MEMORY_TOKEN = -2  # messages the store could not take, published from memory (best effort, QoS 1)
 MEMORY_QUEUE = 64
-REJECT_RATE_PER_S = 5.0
-"""Rejected command messages answered per second at most (the rest are counted and logged, unanswered)."""
-REJECT_BURST = 20
-MAX_VALID_PENDING = 1024
-"""Validly signed commands waiting at once; past this (only a key holder can cause it) they are refused."""
 """Messages kept in memory while the store refuses writes (a storage fault must still reach central)."""
 _DEFAULT_PRIORITY = {
     "passage": Priority.DECISION,
@@ -120,11 +111,15 @@ class Uplink:
         self._avail_ack: asyncio.Future[bool] | None = None
         self._tokens = float(cfg.replay_burst)
         self._token_time = time.monotonic()
-        self._valid: deque[tuple[Screened, mqtt.MQTTMessage]] = deque()  # signed: every one is run
-        self._rejects: deque[tuple[Screened, mqtt.MQTTMessage]] = deque(maxlen=REJECT_BURST)
-        self._commands_ready = asyncio.Event()
-        self._reject_tokens = float(REJECT_BURST)
-        self._reject_time = time.monotonic()
+        self.intake = CommandIntake(
+            self.commands,
+            response_topic=self.topics("command_response"),
+            store=store,
+            outbox=outbox,
+            counters=self.counters,
+            fallback=self._remember,
+            kick=self.kick,
+        )
         self._memory: deque[tuple[str, bytes]] = deque(maxlen=MEMORY_QUEUE)  # (topic, payload)
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
@@ -278,7 +273,7 @@ class Uplink:
             return
         self._tasks = [
             asyncio.create_task(self._run_link(), name="uplink-link"),
-            asyncio.create_task(self._run_commands(), name="uplink-commands"),
+            asyncio.create_task(self.intake.run(), name="uplink-commands"),
             asyncio.create_task(self._run_health(), name="uplink-health"),
         ]
 
@@ -377,7 +372,7 @@ class Uplink:
             broker,
             client_id=self.client_id,
             will=(self.topics("availability"), messages.encode(will)),
-            on_message=self._on_message,
+            on_message=self.intake.on_message,
             on_ack=self._on_ack,
         )
         await session.connect()
@@ -578,88 +573,6 @@ class Uplink:
         task = asyncio.get_running_loop().create_task(guarded())
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
-
-    # -- commands ------------------------------------------------------------------------------------
-    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
-        """Screen every message as it arrives: junk never queues in front of a signed command."""
-        cmd = self.commands.screen(bytes(msg.payload), origin=msg.topic, retained=bool(msg.retain))
-        if cmd.valid:
-            if len(self._valid) >= MAX_VALID_PENDING:
-                self.counters["commands_overloaded"] += 1
-                cmd = replace(cmd, rejection=CommandRejected("overloaded", "too many commands at once"))
-                self._queue_rejection(cmd, msg)
-                return
-            self._valid.append((cmd, msg))
-            self._commands_ready.set()
-            return
-        self._queue_rejection(cmd, msg)
-
-    def _queue_rejection(self, cmd: Screened, msg: mqtt.MQTTMessage) -> None:
-        now = time.monotonic()
-        self._reject_tokens = min(
-            float(REJECT_BURST), self._reject_tokens + (now - self._reject_time) * REJECT_RATE_PER_S
-        )
-        self._reject_time = now
-        if self._reject_tokens < 1.0 or len(self._rejects) >= REJECT_BURST:
-            self.counters["commands_unanswered"] += 1
-            assert cmd.rejection is not None
-            self.commands.rejected(cmd.rejection, cmd.command_id, cmd.name, cmd.origin)  # count + log
-            return
-        self._reject_tokens -= 1.0
-        self._rejects.append((cmd, msg))
-        self._commands_ready.set()
-
-    async def _run_commands(self) -> None:
-        while True:
-            await self._commands_ready.wait()
-            if self._valid:
-                cmd, msg = self._valid.popleft()
-            elif self._rejects:
-                cmd, msg = self._rejects.popleft()
-            else:
-                self._commands_ready.clear()
-                continue
-            try:
-                await self._answer(cmd, msg)
-            except Exception:
-                log.exception("uplink: answering a command failed")
-
-    async def _answer(self, cmd: Screened, msg: mqtt.MQTTMessage) -> None:
-        props = getattr(msg, "properties", None)
-        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
-        correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        if not isinstance(correlation, bytes | bytearray) or len(correlation) > 256:
-            correlation = None
-        if not isinstance(response_topic, str) or len(response_topic) > 256:
-            response_topic = None
-        response = await self.commands.execute(cmd)
-        body = messages.encode(response)
-        std_topic = self.topics("command_response")
-        rows = [(std_topic, response["response_id"])]
-        if isinstance(response_topic, str) and response_topic != std_topic:
-            if valid_publish_topic(response_topic):
-                rows.append((response_topic, response["response_id"] + ":rt"))
-            else:
-                self.counters["commands_bad_response_topic"] += 1
-
-        def txn(conn: sqlite3.Connection) -> None:
-            for topic, mid in rows:
-                self.outbox.enqueue(
-                    conn,
-                    msg_id=mid,
-                    topic=topic,
-                    payload=body,
-                    priority=Priority.DECISION,
-                    kind="command_response",
-                    correlation=bytes(correlation) if correlation is not None else None,
-                )
-
-        try:
-            await self.store.write(txn)
-        except StoreError as exc:
-            for topic, _ in rows:
-                self._remember(topic, body, f"command response: {exc}")
-        self.kick()
 
     # -- health ----------------------------------------------------------------------------------------
     async def _run_health(self) -> None:
