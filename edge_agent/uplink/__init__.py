@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from edge_agent.uplink.commands import COMMAND_NAMES, CommandDispatcher, CommandHandler, CommandVerifierLike
 from edge_agent.uplink.link import LinkError, LinkRefusedError
+from edge_agent.uplink.reporting import HealthProvider
 from edge_agent.uplink.topics import SUFFIXES, Topics
-from edge_agent.uplink.uplink import HealthProvider, Uplink
+from edge_agent.uplink.uplink import Uplink
 
 __all__ = [
     "COMMAND_NAMES",

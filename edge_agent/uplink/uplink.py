@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -44,13 +44,10 @@ from edge_agent.uplink.commands import (
 )
 from edge_agent.uplink.intake import CommandIntake
 from edge_agent.uplink.link import Broker, LinkError, LinkRefusedError, Session
+from edge_agent.uplink.reporting import HealthProvider, HealthReporter
 from edge_agent.uplink.topics import Topics
 
 log = logging.getLogger(__name__)
-
-HealthProvider = Callable[[], Mapping[str, Any]]
-"""Returns ``{"devices": [DeviceHealth | dict, ...], ...}``: ``devices`` become the health message's
-device list (the uplink adds itself), every other key (JSON-ready) goes into its ``status`` object."""
 
 _AVAILABILITY_TOKEN = -1
 _MEMORY_TOKEN = -2  # messages the store could not take, published from memory (best effort, QoS 1)
@@ -96,7 +93,6 @@ class Uplink:
         self.counters: Counter[str] = Counter()
         self._rlog = RateLimitedLog(log)
         self._health = DeviceHealth("uplink", "mqtt")
-        self._health_provider: HealthProvider | None = None
         self._started_mono = clock.monotonic()
         self.connected_since: datetime | None = None
         """UTC time of the current connection's CONNACK (None while disconnected)."""
@@ -111,6 +107,17 @@ class Uplink:
         self._avail_ack: asyncio.Future[bool] | None = None
         self._tokens = float(cfg.replay_burst)
         self._token_time = time.monotonic()
+        self.reporter = HealthReporter(
+            cfg,
+            site_id=site_id,
+            lane_id=lane_id,
+            clock=clock,
+            outbox=outbox,
+            link_health=self.health,
+            emit=self.emit,
+            spawn=self._spawn,
+            counters=self.counters,
+        )
         self.intake = CommandIntake(
             self.commands,
             response_topic=self.topics("command_response"),
@@ -123,7 +130,6 @@ class Uplink:
         self._memory: deque[tuple[str, bytes]] = deque(maxlen=MEMORY_QUEUE)  # (topic, payload)
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
-        self._quota_seen = QuotaState.OK
         self._closing = False
         self._closing_event = asyncio.Event()
         self._closed = False
@@ -157,7 +163,7 @@ class Uplink:
 
     def set_health_provider(self, fn: HealthProvider) -> None:
         """Use ``fn()`` for the lane part of every periodic health message."""
-        self._health_provider = fn
+        self.reporter.provider = fn
 
     async def emit(
         self, kind: str, payload: Mapping[str, Any], *, priority: int | None = None, msg_id: str | None = None
@@ -194,34 +200,7 @@ class Uplink:
 
     async def publish_health(self) -> None:
         """Queue a health message now (coalesced: only the latest waits while offline)."""
-        provided: Mapping[str, Any] = {}
-        if self._health_provider is not None:
-            try:
-                provided = self._health_provider()
-            except Exception:
-                log.exception("uplink: health provider failed")
-        devices = [
-            d.as_dict() if isinstance(d, DeviceHealth) else dict(d) for d in provided.get("devices", ())
-        ]
-        devices.append(self.health().as_dict())
-        try:
-            stats = (await self.outbox.stats()).as_dict()
-        except StoreError as exc:
-            stats = {"error": str(exc)[:200]}
-        payload = messages.health(
-            self.site_id,
-            self.lane_id,
-            at=self.clock.utcnow(),
-            uptime_s=self.clock.monotonic() - self._started_mono,
-            devices=devices,
-            outbox=stats,
-            status={
-                **{k: v for k, v in provided.items() if k not in ("devices", "status")},
-                **dict(provided.get("status", {})),
-            },
-        )
-        await self.emit("health", payload)
-        self.counters["health_queued"] += 1
+        await self.reporter.publish()
 
     def health(self) -> DeviceHealth:
         """Report the link's health: UP when connected, DEGRADED when connected with a storage alarm.
@@ -274,7 +253,7 @@ class Uplink:
         self._tasks = [
             asyncio.create_task(self._run_link(), name="uplink-link"),
             asyncio.create_task(self.intake.run(), name="uplink-commands"),
-            asyncio.create_task(self._run_health(), name="uplink-health"),
+            asyncio.create_task(self.reporter.run(), name="uplink-health"),
         ]
 
     async def close(self) -> None:
@@ -545,23 +524,7 @@ class Uplink:
 
     # -- storage alarm -------------------------------------------------------------------------------
     def _check_quota(self) -> None:
-        state = self.outbox.quota_state
-        if state is self._quota_seen:
-            return
-        self._quota_seen = state
-        severity: messages.Severity = "critical" if state is QuotaState.FULL else "error"
-        payload = messages.fault(
-            self.site_id,
-            self.lane_id,
-            device="store",
-            kind="storage_quota",
-            active=state is not QuotaState.OK,
-            at=self.clock.utcnow(),
-            detail=self.outbox.quota_detail,
-            severity="warning" if state is QuotaState.OK else severity,
-        )
-        self.counters[f"quota_{state.value}"] += 1
-        self._spawn(self.emit("fault", payload))
+        self.reporter.check_quota()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         async def guarded() -> None:
@@ -573,12 +536,3 @@ class Uplink:
         task = asyncio.get_running_loop().create_task(guarded())
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
-
-    # -- health ----------------------------------------------------------------------------------------
-    async def _run_health(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.health_interval_s)
-            try:
-                await self.publish_health()
-            except Exception:
-                log.exception("uplink: queueing the health message failed")
