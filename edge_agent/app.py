@@ -314,8 +314,6 @@ class Agent:
 
     def _on_store_fault(self, detail: str | None) -> None:
         """The store cannot write (disk full, I/O error): red, and say so upstream (from memory)."""
-        from edge_agent.uplink.messages import fault_message
-
         signal: TrafficSignal | None = getattr(self, "signal", None)
         if signal is not None:
             if detail is not None:
@@ -323,9 +321,7 @@ class Agent:
             else:
                 signal.clear_fault("storage")
         if getattr(self, "uplink", None) is not None:
-            payload = fault_message(
-                self.cfg.site_id,
-                self.cfg.lane_id,
+            payload = self._fault(
                 "store",
                 "storage",
                 detail is not None,
@@ -373,8 +369,6 @@ class Agent:
         return str(message["evidence_id"])
 
     def _on_device_fault(self, fault: DeviceFault) -> None:
-        from edge_agent.uplink.messages import fault_message
-
         if fault.device == "loops":
             # the loops are the one sensor the lane cannot run without: a stuck, chattering or silent loop
             # card holds the signal red (a fault per device; it clears only when the card is fully clear)
@@ -384,18 +378,14 @@ class Agent:
                 self.signal.clear_fault(f"device:{fault.device}")
         self._publish(
             "fault",
-            fault_message(
-                self.cfg.site_id, self.cfg.lane_id, fault.device, fault.kind, fault.active, fault.detail
-            ),
+            self._fault(fault.device, fault.kind, fault.active, fault.detail),
             Priority.DECISION,
         )
 
     def _on_signal_fault(self, name: str, detail: str) -> None:
-        from edge_agent.uplink.messages import fault_message
-
         self._publish(
             "fault",
-            fault_message(self.cfg.site_id, self.cfg.lane_id, "signal", name, True, detail),
+            self._fault("signal", name, True, detail),
             Priority.DECISION,
         )
 
@@ -417,12 +407,22 @@ class Agent:
 
         return event(self.cfg.site_id, self.cfg.lane_id, type_, at=self.clock.utcnow(), data=data)
 
-    def _on_audit(self, record: dict[str, Any]) -> None:
-        from edge_agent.uplink.messages import event_message
+    def _fault(self, device: str, kind: str, active: bool, detail: str) -> dict[str, Any]:
+        """A ``lane.fault/1`` stamped by the lane's clock (the one clock of everything sent upstream)."""
+        from edge_agent.uplink.messages import fault
 
-        self._publish(
-            "event", event_message(self.cfg.site_id, self.cfg.lane_id, "override", record), Priority.DECISION
+        return fault(
+            self.cfg.site_id,
+            self.cfg.lane_id,
+            device=device,
+            kind=kind,
+            active=active,
+            at=self.clock.utcnow(),
+            detail=detail,
         )
+
+    def _on_audit(self, record: dict[str, Any]) -> None:
+        self._publish("event", self._event("override", record), Priority.DECISION)
 
 
 async def run_agent(agent: Agent, stop: asyncio.Event) -> None:
