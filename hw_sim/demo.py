@@ -74,8 +74,13 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def embedded_broker(port: int) -> Any:
-    """A pure-Python MQTT 3.1.1 broker (amqtt) on 127.0.0.1:``port``."""
-    from amqtt.broker import Broker
+    """A pure-Python MQTT 3.1.1 broker (amqtt, the ``demo`` extra) on 127.0.0.1:``port``."""
+    try:
+        from amqtt.broker import Broker
+    except ImportError:
+        raise DemoError(
+            "the embedded broker needs the demo extra: pip install -e '.[demo]' (or name one with --mqtt-url)"
+        ) from None
 
     for name in ("amqtt", "transitions"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -184,13 +184,16 @@ async def start_hardware(
 
 async def start_broker(cfg: LaneConfig, stack: contextlib.AsyncExitStack, out: TextIO) -> str:
     """The broker the config names; an embedded one on its loopback port when nothing listens there."""
-    from hw_sim.demo import embedded_broker
+    from hw_sim.demo import DemoError, embedded_broker
 
     url = cfg.mqtt.urls[0]
     parts = urlsplit(url)
     port = parts.port or 1883
     if parts.scheme == "mqtt" and parts.hostname in LOOPBACK and _port_free(port):
-        await stack.enter_async_context(embedded_broker(port))
+        try:
+            await stack.enter_async_context(embedded_broker(port))
+        except DemoError as exc:
+            raise SimError(f"mqtt.urls: nothing listens on {url}, and {exc}") from None
         print(f"broker embedded MQTT 3.1.1 on {url}", file=out)
     else:
         print(f"broker {url} (already running)", file=out)
