@@ -178,15 +178,21 @@ class RateLimitFilter(logging.Filter):
     """At most ``burst`` records of one kind per ``window_s``; the next one after says how many went.
 
     A kind is (logger, level, message template): "reader down on %s" from the RFID source is one kind
-    whatever the port. At most 1,024 kinds are tracked (the least recent are forgotten).
+    whatever the port. At most 1,024 kinds are tracked (the least recent are forgotten). Whatever the
+    kinds (a message built with an f-string is a new kind each time), at most ``total`` lines pass per
+    window, so the journal's growth is bounded.
     """
 
-    def __init__(self, *, burst: int = 10, window_s: float = 60.0, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, *, burst: int = 10, total: int = 300, window_s: float = 60.0, clock: Any = time.monotonic
+    ) -> None:
         super().__init__()
         self.burst = burst
+        self.total = total
         self.window_s = window_s
         self._clock = clock
         self._kinds: OrderedDict[tuple[str, int, str], list[float]] = OrderedDict()
+        self._all = [clock(), 0, 0]  # window start, lines passed, lines suppressed (every kind together)
         self.suppressed_total = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -203,11 +209,21 @@ class RateLimitFilter(logging.Filter):
             if suppressed:
                 record.msg = f"{record.msg} [{suppressed} similar suppressed in the last {self.window_s:g} s]"
         self._kinds.move_to_end(key)
-        if state[1] >= self.burst:
+        if now - self._all[0] >= self.window_s:
+            if self._all[2]:
+                over = f"{self._all[2]} lines of all kinds suppressed in the last {self.window_s:g} s"
+                record.msg = f"{record.msg} [{over}]"
+            self._all = [now, 0, 0]
+        if state[1] >= self.burst:  # over its kind's budget: counted for its kind
             state[2] += 1
             self.suppressed_total += 1
             return False
+        if self._all[1] >= self.total:  # over the budget of every kind together
+            self._all[2] += 1
+            self.suppressed_total += 1
+            return False
         state[1] += 1
+        self._all[1] += 1
         return True
 
 
@@ -244,7 +260,7 @@ def apply_config(
     for h in targets:
         for f in h.filters:
             if isinstance(f, RateLimitFilter):
-                f.burst, f.window_s = cfg.rate_burst, cfg.rate_window_s
+                f.burst, f.total, f.window_s = cfg.rate_burst, cfg.rate_total, cfg.rate_window_s
             elif isinstance(f, PersonalDataFilter):
                 f.set_known(known_personal)
 

@@ -24,6 +24,9 @@ class LogsConfig(Model):
     rate_burst: int = Field(
         10, ge=1, le=1000, description="Lines of one kind (same component and message) per window."
     )
+    rate_total: int = Field(
+        300, ge=10, le=100_000, description="Lines of every kind together per window (the journal's bound)."
+    )
     rate_window_s: float = Field(
         60.0, ge=1, le=3600, description="The window; the next line after it says how many were suppressed."
     )

@@ -140,6 +140,28 @@ def test_a_flapping_device_is_rate_limited_with_a_count() -> None:
     assert len(got) == 5 and limiter.suppressed_total == 997
 
 
+def test_messages_of_ever_new_kinds_are_bounded_too() -> None:
+    now = [0.0]
+    limiter = RateLimitFilter(burst=3, total=50, window_s=60, clock=lambda: now[0])
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(limiter)
+    log = logging.getLogger("test.kinds")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        for i in range(1000):
+            log.warning(f"frame {i} garbled")  # an f-string: a new kind every time
+        now[0] = 61.0
+        log.warning("next window")
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+    got = out.getvalue().splitlines()
+    assert len(got) == 51
+    assert got[-1] == "next window [950 lines of all kinds suppressed in the last 60 s]"
+
+
 def test_component_names_are_checked() -> None:
     with pytest.raises(ValueError, match="component names"):
         LogsConfig(levels={"RFID; rm -rf": "DEBUG"})
