@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge_agent.codes import normalise_plate
-from edge_agent.config.camera import TfliteRecognitionConfig, default_model_dir
+from edge_agent.config.camera import TfliteRecognitionConfig
 from edge_agent.read import locator_model, open_plate_reader
 from hw_sim.render import PLATE_ROI, render_frame, roi_box
 from hw_sim.world import Scene
@@ -98,9 +98,8 @@ def score(read: Callable[[Crop], str], images: list[tuple[Crop, str]]) -> tuple[
     return hits / len(images), statistics.median(times)
 
 
-def locator_ms(threads: int, n: int = 50) -> float | None:
-    """Median ms per 1280x720 frame for the localiser (input, model, decoding), if one ships."""
-    path = default_model_dir() / "plate_locator.tflite"
+def locator_ms(threads: int, path: Path, n: int = 50) -> float | None:
+    """Median ms per 1280x720 frame for the localiser at ``path`` (input, model, decoding), if it exists."""
     if not path.is_file():
         return None
     from drivers.inference import open_interpreter
@@ -127,13 +126,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="images per set (default 200)")
     ap.add_argument("--seed", type=int, default=8_000_000, help="first seed (default 8,000,000)")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    ap.add_argument("--model", type=Path, default=None, help="plate model (default: the shipped one)")
     a = ap.parse_args()
     cfg = TfliteRecognitionConfig(backend="tflite")
+    model_path = a.model or cfg.plate_model
     ours = open_plate_reader(
-        cfg.plate_model,
-        cfg.plate_roi.as_tuple(),
-        locator_path=locator_model(cfg.plate_model),
-        num_threads=a.threads,
+        model_path, cfg.plate_roi.as_tuple(), locator_path=locator_model(model_path), num_threads=a.threads
     )
 
     def read_ours(crop: Crop) -> str:
@@ -142,10 +140,7 @@ def main() -> None:
 
     tess = tesseract_reader()
     sets: dict[str, Callable[[int, int], list[tuple[Crop, str]]]] = {"lane": lane_set, "variety": variety_set}
-    print(
-        f"plate bench: {a.n} images per set, seeds {a.seed}+, {a.threads} thread(s), "
-        f"model {cfg.plate_model.name}"
-    )
+    print(f"plate bench: {a.n} images per set, seeds {a.seed}+, {a.threads} thread(s), model {model_path}")
     print(f"{'set':8} {'reader':10} {'exact':>7} {'ms/image':>9}")
     for k, (name, make) in enumerate(sets.items()):
         try:
@@ -160,9 +155,9 @@ def main() -> None:
         ratio = ours_exact / tess_exact if tess_exact else float("inf")
         print(f"{name:8} {'ratio':10} {ratio:6.1f}x {tess_ms / ours_ms:8.1f}x  (exact ours/tesseract, speed)")
     ours.close()
-    ms = locator_ms(a.threads)
+    ms = locator_ms(a.threads, locator_model(model_path))
     print(
-        "localiser: no models/plate_locator.tflite yet"
+        "localiser: none beside the plate model"
         if ms is None
         else f"localiser: {ms:.2f} ms per 1280x720 frame"
     )
