@@ -200,3 +200,16 @@ def _uninstall_keeps_data_and_purge_removes_everything(tmp_path: Path) -> None:
     assert not (tmp_path / "etc/edge-agent").exists()
     assert "edge-agent" not in (tmp_path / "etc/passwd").read_text()
     assert "edge-agent" not in (tmp_path / "etc/group").read_text()
+
+
+def test_the_unit_lets_the_agent_read_the_clock_status_but_not_set_it() -> None:
+    """edge_agent/timesync.py asks adjtimex (read-only); ProtectClock=yes or a filter without it would
+    leave every record 'unsynchronised'. No capability means the call cannot change the clock."""
+    directives = dict(
+        line.split("=", 1)
+        for line in UNIT.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert "adjtimex" in directives["SystemCallFilter"].split()
+    assert directives["ProtectClock"] == "no"
+    assert directives["CapabilityBoundingSet"] == ""
