@@ -112,7 +112,7 @@ def test_a_pushed_config_is_applied_and_confirmed(tmp_path: Path, mosquitto: Mos
             svc = Service(cfg)
             await svc.start()
             try:
-                assert await central.wait_for(lambda: central.availability == "online", 30)
+                assert await central.wait_for(lambda: central.availability == "online", 60)
                 bad = await central.command(apply_command("site_id = 'X'\n"))
                 assert (bad["status"], bad["reason"]) == ("rejected", "invalid"), bad
                 wrong = await central.command(apply_command(new, sha="0" * 64))
@@ -125,13 +125,13 @@ def test_a_pushed_config_is_applied_and_confirmed(tmp_path: Path, mosquitto: Mos
                 ok = await central.command(apply_command(new))
                 assert ok["status"] == "accepted", ok
                 assert (tmp_path / "state" / STAGED).read_text() == new
-                assert await svc.exited(20) == 0, "the agent stops cleanly to restart on the new config"
+                assert await svc.exited(60) == 0, "the agent stops cleanly to restart on the new config"
                 central.availability = None
                 await svc.start()  # ExecStartPre installs it on trial
                 assert "on trial" in svc.pre[-1], svc.pre
                 assert cfg.read_text() == new and cfg.with_name("lane.toml.prev").read_text() == old
-                assert await central.wait_for(lambda: central.availability == "online", 30)
-                assert await central.wait_for(lambda: updates(central), 20), "no lane.update upstream"
+                assert await central.wait_for(lambda: central.availability == "online", 60)
+                assert await central.wait_for(lambda: updates(central), 60), "no lane.update upstream"
                 (done,) = updates(central)
                 assert (done["outcome"], done["sha256"]) == (
                     "applied",
@@ -162,10 +162,10 @@ def test_a_pushed_config_that_stops_the_agent_is_rolled_back(tmp_path: Path, mos
             svc = Service(cfg)
             await svc.start()
             try:
-                assert await central.wait_for(lambda: central.availability == "online", 30)
+                assert await central.wait_for(lambda: central.availability == "online", 60)
                 ok = await central.command(apply_command(new))
                 assert ok["status"] == "accepted", ok
-                assert await svc.exited(20) == 0
+                assert await svc.exited(60) == 0
                 await svc.start()  # on trial: the new config's agent fails at start
                 assert cfg.read_text() == new
                 assert await svc.exited(60) != 0
@@ -173,8 +173,8 @@ def test_a_pushed_config_that_stops_the_agent_is_rolled_back(tmp_path: Path, mos
                 await svc.start()  # the next ExecStartPre puts the previous config back
                 assert "rolled back" in svc.pre[-1], svc.pre
                 assert cfg.read_text() == old
-                assert await central.wait_for(lambda: central.availability == "online", 30)
-                assert await central.wait_for(lambda: updates(central), 20), "no lane.update upstream"
+                assert await central.wait_for(lambda: central.availability == "online", 60)
+                assert await central.wait_for(lambda: updates(central), 60), "no lane.update upstream"
                 assert [u["outcome"] for u in updates(central)] == ["rolled_back"]
             finally:
                 await svc.stop()
