@@ -30,7 +30,7 @@ MODEL = REPO / "models" / "plate_ocr.tflite"
 pytestmark = pytest.mark.timeout(120)
 
 
-def lane_toml(tmp_path: Path, *, extra: str = "", updates: str = "") -> str:
+def lane_toml(tmp_path: Path, *, extra: str = "", updates: str = "", ready_s: int = 45) -> str:
     """The demo lane on files under ``tmp_path`` (no devices needed to become READY)."""
     key = tmp_path / "central.key"
     if not key.exists():
@@ -38,7 +38,7 @@ def lane_toml(tmp_path: Path, *, extra: str = "", updates: str = "") -> str:
     text = (REPO / "config" / "demo.toml").read_text()
     text = text.replace('path = "var/demo/lane.sqlite3"', f'path = "{tmp_path / "lane.sqlite3"}"')
     text = text.replace('secret_file = "var/demo/central.key"', f'secret_file = "{key}"')
-    return text + extra + f"\n[updates]\nready_timeout_s = 5\nsettle_s = 1\n{updates}"
+    return text + extra + f"\n[updates]\nready_timeout_s = {ready_s}\nsettle_s = 1\n{updates}"
 
 
 def update(*args: str) -> subprocess.CompletedProcess[str]:
@@ -82,12 +82,13 @@ def test_a_good_config_is_installed_beside_the_previous_one(tmp_path: Path, curr
 
 
 def test_a_config_that_never_says_ready_is_rolled_back(tmp_path: Path, current: Path) -> None:
+    current.write_text(lane_toml(tmp_path, ready_s=15))  # the installed config's bound governs
     old = current.read_text()
     new = tmp_path / "new.toml"
     new.write_text(lane_toml(tmp_path, extra="\n[signal.watchdog]\nsystemd = false\n"))  # valid, silent
     done = update("config", str(new), "--config", str(current))
     assert done.returncode == 1
-    assert "not ready within 5 s" in done.stderr and "rolled back" in done.stderr
+    assert "not ready within 15 s" in done.stderr and "rolled back" in done.stderr
     assert "the previous version is running" in done.stderr
     assert current.read_text() == old
     (event,) = update_events(tmp_path / "lane.sqlite3")
