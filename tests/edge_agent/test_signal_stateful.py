@@ -35,6 +35,8 @@ class SignalMachine(RuleBasedStateMachine):
         self.blocked: set[str] = set()
         self.seen = 0
         self.green_for: str | None = None
+        self.green_on_at: float | None = None
+        self.expired = 0
 
     @initialize(
         amber=st.sampled_from([0.0, 0.5, 3.0]),
@@ -133,8 +135,22 @@ class SignalMachine(RuleBasedStateMachine):
         cycle = self.cfg.amber_s + 2 * self.cfg.dark_ms / 1000 + self.cfg.min_red_s + 0.01
         self.run(self.clock.advance(cycle))
         self.run(self.clock.advance(cycle))
+        if self.sig().counters["green_expired"] > self.expired:  # a green ran out meanwhile: let it finish
+            self.run(self.clock.advance(cycle))
+        self._take_expiry(self.io.history[self.seen :])
         want_green = self.allowed and bool(self.grants)
         assert self.sig().aspect is (SignalAspect.GREEN if want_green else SignalAspect.RED)
+
+    def _take_expiry(self, new: list[PinChange]) -> None:
+        """``max_green_s`` ended a green: the model drops its grant (after checking it lasted that long)."""
+        sig = self.sig()
+        if sig.counters["green_expired"] <= self.expired:
+            return
+        self.expired = sig.counters["green_expired"]
+        assert self.green_on_at is not None and self.green_for is not None
+        off = next(c.at for c in new if c.pin == GREEN_PIN and not c.value and c.at >= self.green_on_at)
+        assert off - self.green_on_at >= self.cfg.max_green_s - 1e-6, "green ended before max_green_s"
+        self.grants = [g for g in self.grants if g != self.green_for]
 
     @invariant()
     def pins_are_safe(self) -> None:
@@ -146,12 +162,16 @@ class SignalMachine(RuleBasedStateMachine):
         new = self.io.history[self.seen :]
         self.seen = len(self.io.history)
         green_came_on = any(c.pin == GREEN_PIN and c.value for c in new)
+        self._take_expiry(new)
+        if sig.aspect is SignalAspect.GREEN and self.green_on_at is not None and not green_came_on:
+            assert self.clock.now - self.green_on_at <= self.cfg.max_green_s + 0.01, "green past max_green_s"
         if green_came_on or sig.aspect is SignalAspect.GREEN:
             assert self.allowed, "green while closed, faulted or held"
             assert self.grants, "green without a grant"
             assert sig.granted == self.grants[0]
         if green_came_on:
             self.green_for = self.grants[0]
+            self.green_on_at = max(c.at for c in new if c.pin == GREEN_PIN and c.value)
         if sig.aspect is SignalAspect.GREEN:
             assert self.green_for == self.grants[0], "one green served two passages"
         assert sig.closed is self.closed
