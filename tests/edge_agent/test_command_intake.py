@@ -86,7 +86,7 @@ class Lane:
             stderr=asyncio.subprocess.PIPE,
             env=dict(os.environ),
         )
-        assert await self.central.wait_for(lambda: self.central.availability == "online", 30), "never online"
+        assert await self.central.wait_for(lambda: self.central.availability == "online", 90), "never online"
 
     async def stop(self, sig: int) -> None:
         assert self.proc is not None

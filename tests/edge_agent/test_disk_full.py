@@ -110,7 +110,7 @@ commands = ["signal.override"]
                 stderr=asyncio.subprocess.PIPE,
             )
             try:
-                assert await central.wait_for(lambda: central.availability == "online", 30)
+                assert await central.wait_for(lambda: central.availability == "online", 90)
                 reply = await central.command(envelope(scenario.reference_snapshot(), key), limit_s=10)
                 assert reply["status"] == "accepted", reply
                 filler = fill(disk)
