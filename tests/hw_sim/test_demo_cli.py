@@ -51,7 +51,7 @@ def test_an_unreachable_broker_is_one_line_and_exit_1() -> None:
 
 
 def test_the_workdir_keeps_the_config_the_agent_ran(tmp_path: Path) -> None:
-    done = demo("--trucks", "3", "--workdir", str(tmp_path), "--json")
+    done = demo("--trucks", "3", "--workdir", str(tmp_path), "--json", "--speedup", "10")
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     cfg = parse_config((tmp_path / "lane.toml").read_text(), str(tmp_path / "lane.toml"))
@@ -79,7 +79,7 @@ def test_a_broker_outage_does_not_make_the_demo_lie(mosquitto: Mosquitto) -> Non
     """The broker goes away for 8 s mid-run: central's persistent session gets every passage after."""
 
     def outage() -> None:
-        time.sleep(6.0)
+        time.sleep(10.0)
         mosquitto.stop()
         time.sleep(8.0)
         mosquitto.start()
@@ -87,7 +87,7 @@ def test_a_broker_outage_does_not_make_the_demo_lie(mosquitto: Mosquitto) -> Non
     cut = threading.Thread(target=outage)
     cut.start()
     try:
-        done = demo("--trucks", "20", "--mqtt-url", mosquitto.url, "--json")
+        done = demo("--trucks", "20", "--mqtt-url", mosquitto.url, "--json", "--speedup", "10")
     finally:
         cut.join()
     summary = json.loads(done.stdout.strip().splitlines()[-1])

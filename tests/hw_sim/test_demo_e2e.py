@@ -15,7 +15,7 @@ from tests.mosquitto import Mosquitto
 
 
 def test_every_passage_arrives_once_with_the_intended_decision(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    opts = DemoOptions(trucks=14, seed=7, mqtt_url=mosquitto.url, speedup=20.0, workdir=tmp_path)
+    opts = DemoOptions(trucks=14, seed=7, mqtt_url=mosquitto.url, speedup=10.0, workdir=tmp_path)
     run = asyncio.run(play(opts, io.StringIO()))
 
     trucks = run.scenario.trucks
