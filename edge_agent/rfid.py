@@ -57,21 +57,34 @@ def reader_settings(cfg: RfidConfig) -> ReaderSettings:
     """
     if isinstance(cfg, R2000RfidConfig):
         return ReaderSettings(
-            port=cfg.port, protocol="r2000", baud=cfg.baud, address=cfg.address, antennas=cfg.antennas,
-            rf_power_dbm=cfg.rf_power_dbm, inventory=cfg.inventory, session=cfg.session, target=cfg.target,
-            repeat=cfg.repeat, cadence_s=cfg.cadence_ms / 1000, reply_timeout_s=cfg.reply_timeout_ms / 1000,
-            silent_after=cfg.silent_after, backoff_initial_s=cfg.backoff_initial_ms / 1000,
+            port=cfg.port,
+            protocol="r2000",
+            baud=cfg.baud,
+            address=cfg.address,
+            antennas=cfg.antennas,
+            rf_power_dbm=cfg.rf_power_dbm,
+            inventory=cfg.inventory,
+            session=cfg.session,
+            target=cfg.target,
+            repeat=cfg.repeat,
+            cadence_s=cfg.cadence_ms / 1000,
+            reply_timeout_s=cfg.reply_timeout_ms / 1000,
+            silent_after=cfg.silent_after,
+            backoff_initial_s=cfg.backoff_initial_ms / 1000,
             backoff_max_s=cfg.backoff_max_s,
         )
     if isinstance(cfg, AsciiRfidConfig):
         return ReaderSettings(
-            port=cfg.port, protocol="ascii", baud=cfg.baud,
+            port=cfg.port,
+            protocol="ascii",
+            baud=cfg.baud,
             idle_timeout_s=None if cfg.idle_timeout_ms is None else cfg.idle_timeout_ms / 1000,
             ports=cfg.antennas,
-            backoff_initial_s=cfg.backoff_initial_ms / 1000, backoff_max_s=cfg.backoff_max_s,
+            backoff_initial_s=cfg.backoff_initial_ms / 1000,
+            backoff_max_s=cfg.backoff_max_s,
         )
     raise ConfigError(
-        f"rfid backend {cfg.backend!r} has no reader: use backend = \"r2000\" or \"ascii\" "
+        f'rfid backend {cfg.backend!r} has no reader: use backend = "r2000" or "ascii" '
         "(the simulator is hw_sim.rfid on a pty)"
     )
 
@@ -140,17 +153,20 @@ class RfidSource:
             problem = length_problem(ev.epc, self._cfg.tags)
             if problem is not None:
                 self._bad_reads += 1
-                self._throttle.warn("bad_read", "%s: impossible read of %s dropped: %s", self.name,
-                                    ev.epc[:64], problem)
+                self._throttle.warn(
+                    "bad_read", "%s: impossible read of %s dropped: %s", self.name, ev.epc[:64], problem
+                )
                 return
             self._health.last_ok_mono = now
-            self._send(TagRead(
-                epc=ev.epc,
-                antenna=ev.antenna if ev.antenna is not None else self._default_antenna,
-                rssi_dbm=ev.rssi_dbm if ev.rssi_dbm is not None else self._default_rssi,
-                mono=now,
-                reader=self.name,
-            ))
+            self._send(
+                TagRead(
+                    epc=ev.epc,
+                    antenna=ev.antenna if ev.antenna is not None else self._default_antenna,
+                    rssi_dbm=ev.rssi_dbm if ev.rssi_dbm is not None else self._default_rssi,
+                    mono=now,
+                    reader=self.name,
+                )
+            )
         elif isinstance(ev, LinkUp):
             self._health.last_ok_mono = now
             if self._fault is not None:

@@ -60,8 +60,13 @@ class WimSource:
         line = cycle_time(self._status_plan, self._link.endpoint)
         interval = max(cfg.poll_interval_s, line)
         if interval > cfg.poll_interval_s:
-            log.warning("%s: poll interval %.3f s is faster than %s can carry; polling every %.3f s",
-                        name, cfg.poll_interval_s, self._link.endpoint.line, interval)
+            log.warning(
+                "%s: poll interval %.3f s is faster than %s can carry; polling every %.3f s",
+                name,
+                cfg.poll_interval_s,
+                self._link.endpoint.line,
+                interval,
+            )
         self._sup = PollSupervisor(
             self._link,
             interval=interval,
@@ -89,8 +94,11 @@ class WimSource:
             h.state = DeviceState.DEGRADED
         elif self._sup.last_ok is not None:
             h.state = DeviceState.UP
-        h.detail = self._sup.last_error if self._sup.failures else "; ".join(
-            d for _, d in self._conditions.active.values())
+        h.detail = (
+            self._sup.last_error
+            if self._sup.failures
+            else "; ".join(d for _, d in self._conditions.active.values())
+        )
         h.last_ok_mono = self._sup.last_ok
         return h
 
@@ -168,8 +176,14 @@ class WimSource:
         finite = all(isinstance(v, int | float) and math.isfinite(v) for v in numbers)
         if not finite or not 0 < axles <= slots:
             self._health.counters["bad_records"] += 1
-            log.error("%s: record %d is malformed (axle_count %d of %d slots, values %s): dropped",
-                      self.name, seq, axles, slots, numbers[:2])
+            log.error(
+                "%s: record %d is malformed (axle_count %d of %d slots, values %s): dropped",
+                self.name,
+                seq,
+                axles,
+                slots,
+                numbers[:2],
+            )
             return None
         t_s, t_ms = _int(rec["time_s"]), _int(rec["time_ms"])
         when = datetime.fromtimestamp(t_s + t_ms / 1000, UTC) if t_s > 0 else None
