@@ -22,7 +22,6 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,17 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.gpio.sim import SimGpio
-from edge_agent.auth import CommandVerifier, sign_command
+from edge_agent.auth import CommandVerifier
 from edge_agent.clock import SystemClock
 from edge_agent.config.commands import CommandsConfig
 from edge_agent.config.signal import SignalConfig
-from edge_agent.ids import new_id
 from edge_agent.override import OverrideHandler
 from edge_agent.replay import ReplayLog
 from edge_agent.signal import TrafficSignal
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox
 from edge_agent.uplink import Uplink
+from hw_sim.central import signed_command
 from tests.edge_agent.uplink.agent import LANE, SITE, mqtt_cfg, storage_cfg
 from tests.mosquitto import Mosquitto
 
@@ -49,16 +48,9 @@ KEY = hashlib.sha256(b"bench officer key").digest()
 
 
 def signed(action: str) -> dict[str, Any]:
-    env = {
-        "schema": "lane.command/1",
-        "command_id": new_id(),
-        "name": "signal.override",
-        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "nonce": secrets.token_hex(8),
-        "issuer": {"id": "officer-1", "role": "officer"},
-        "body": {"action": action, "reason": "bench"},
-    }
-    return sign_command(env, alg="hmac-sha256", key_id="officer", key=KEY)
+    body = {"action": action, "reason": "bench"}
+    who = {"role": "officer", "issuer": "officer-1"}
+    return signed_command("signal.override", body, key_id="officer", key=KEY, **who)
 
 
 def junk_messages() -> list[bytes]:

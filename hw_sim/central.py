@@ -11,15 +11,48 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.ids import new_id
 from edge_agent.uplink.link import release_sockets
+
+
+def signed_command(
+    name: str,
+    body: dict[str, Any],
+    *,
+    key_id: str,
+    key: bytes,
+    role: str = "central",
+    issuer: str = "central",
+    alg: str = "hmac-sha256",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``lane.command/1`` envelope, fresh (new id, nonce, issued now) and signed as central or an officer.
+
+    ``extra`` adds top-level fields (a test's forbidden field, say) before signing.
+    """
+    from edge_agent.auth import sign_command
+
+    envelope: dict[str, Any] = {
+        "schema": "lane.command/1",
+        "command_id": new_id(),
+        "name": name,
+        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "nonce": secrets.token_hex(12),
+        "issuer": {"id": issuer, "role": role},
+        "body": body,
+        **extra,
+    }
+    return sign_command(envelope, alg=alg, key_id=key_id, key=key)
 
 
 class Central:
@@ -117,6 +150,11 @@ class Central:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
         return True
+
+    async def push_reference(self, snapshot: dict[str, Any], *, key_id: str, key: bytes) -> dict[str, Any]:
+        """Send reference data as a signed ``reference.snapshot`` and wait for the lane's answer."""
+        command = signed_command("reference.snapshot", snapshot, key_id=key_id, key=key)
+        return await self.command(command, limit_s=15.0)
 
     def publish_raw(self, payload: bytes, *, retain: bool = False) -> None:
         """Publish any bytes on the lane's command topic (an attacker's or a broken client's message)."""

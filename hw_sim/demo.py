@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from edge_agent.app import Agent, Hooks, run_agent
 from edge_agent.camera import LabelRecogniser
 from edge_agent.clock import ScaledClock
 from edge_agent.config import ConfigInvalid, LaneConfig, validate_config
-from edge_agent.ids import new_id
 from edge_agent.lane import Outcome
 from hw_sim.camera import SimCamera, SimCameraRig
 from hw_sim.central import Central
@@ -191,22 +189,6 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def _push_reference(central: Central, scenario: Scenario, key: bytes) -> dict[str, Any]:
-    from edge_agent.auth import sign_command
-
-    envelope = {
-        "schema": "lane.command/1",
-        "command_id": new_id(),
-        "name": "reference.snapshot",
-        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "nonce": secrets.token_hex(12),
-        "issuer": {"id": "central", "role": "central"},
-        "body": scenario.reference_snapshot(version=1),
-    }
-    signed = sign_command(envelope, alg="hmac-sha256", key_id=CENTRAL_KEY_ID, key=key)
-    return await central.command(signed, limit_s=15.0)
-
-
 class DemoError(RuntimeError):
     """The demo could not run (broker unreachable, reference data refused)."""
 
@@ -341,7 +323,9 @@ async def _run(opts: DemoOptions, workdir: Path, stack: contextlib.AsyncExitStac
     try:
         if not await agent.uplink.wait_connected(15.0):
             raise DemoError(f"the agent could not connect to the broker at {url}")
-        reply = await _push_reference(central, scenario, key_file.read_bytes())
+        reply = await central.push_reference(
+            scenario.reference_snapshot(version=1), key_id=CENTRAL_KEY_ID, key=key_file.read_bytes()
+        )
         if reply.get("status") != "accepted":
             raise DemoError(f"reference data rejected: {reply}")
         if not opts.json:

@@ -22,7 +22,6 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -30,14 +29,13 @@ from urllib.parse import urlsplit
 from drivers.camera.simlink import encode_frame
 from edge_agent.clock import ScaledClock
 from edge_agent.config import ConfigInvalid, LaneConfig, load_config
-from edge_agent.ids import new_id
 from hw_sim.camera import SimCamera, SimCameraRig
 from hw_sim.central import Central
 from hw_sim.modbus_loops import LoopCard
 from hw_sim.modbus_wim import WimController
 from hw_sim.player import Layout, Player
 from hw_sim.rfid import SimulatedRfidReader
-from hw_sim.scenario import Scenario, generate
+from hw_sim.scenario import generate
 from hw_sim.world import Scene
 
 log = logging.getLogger(__name__)
@@ -200,24 +198,6 @@ async def start_broker(cfg: LaneConfig, stack: contextlib.AsyncExitStack, out: T
     return url
 
 
-async def push_reference(central: Central, scenario: Scenario, key_id: str, key: bytes) -> dict[str, Any]:
-    """Central's reference data for the scenario, as a signed snapshot command."""
-    from edge_agent.auth import sign_command
-
-    envelope = {
-        "schema": "lane.command/1",
-        "command_id": new_id(),
-        "name": "reference.snapshot",
-        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "nonce": secrets.token_hex(12),
-        "issuer": {"id": "central", "role": "central"},
-        "body": scenario.reference_snapshot(version=1),
-    }
-    return await central.command(
-        sign_command(envelope, alg="hmac-sha256", key_id=key_id, key=key), limit_s=15.0
-    )
-
-
 async def run_sim(opts: SimOptions, out: TextIO = sys.stdout) -> int:
     """Serve the hardware, roll the trucks, judge what central receives; the exit status."""
     try:
@@ -278,7 +258,7 @@ async def _roll(
     plate_cam = rig.cameras.get(layout.plate_camera)
     if plate_cam is not None:
         plate_cam.expect(Scene(t.plate if t.plate_legible else None, None) for t in scenario.trucks)
-    reply = await push_reference(central, scenario, key_id, key)
+    reply = await central.push_reference(scenario.reference_snapshot(version=1), key_id=key_id, key=key)
     if reply.get("status") != "accepted":
         print(
             f"reference data refused by the agent: {reply.get('reason')}: {reply.get('detail')}",

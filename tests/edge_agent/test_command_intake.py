@@ -15,15 +15,13 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_agent.auth import sign_command
-from edge_agent.ids import new_id
-from hw_sim.central import Central
+from hw_sim.central import Central, signed_command
 from hw_sim.modbus_loops import LoopCard
 from hw_sim.modbus_wim import WimController
 from hw_sim.rfid import SimulatedRfidReader
@@ -50,17 +48,16 @@ commands = ["signal.override"]
 
 
 def override(action: str, **extra: object) -> dict[str, object]:
-    env: dict[str, object] = {
-        "schema": "lane.command/1",
-        "command_id": new_id(),
-        "name": "signal.override",
-        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "nonce": secrets.token_hex(8),
-        "issuer": {"id": "officer-1234", "role": "officer"},
-        "body": {"action": action, "reason": "test"},
+    body = {"action": action, "reason": "test"}
+    return signed_command(
+        "signal.override",
+        body,
+        key_id="officer",
+        key=OFFICER_KEY,
+        role="officer",
+        issuer="officer-1234",
         **extra,
-    }
-    return sign_command(env, alg="hmac-sha256", key_id="officer", key=OFFICER_KEY)
+    )
 
 
 class Lane:

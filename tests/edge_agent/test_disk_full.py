@@ -26,9 +26,8 @@ from hw_sim.modbus_loops import LoopCard
 from hw_sim.modbus_wim import WimController
 from hw_sim.player import Player
 from hw_sim.rfid import SimulatedRfidReader
-from hw_sim.scenario import Scenario
 from tests.edge_agent.test_command_intake import OFFICER_KEY, answer, override
-from tests.edge_agent.test_service import LAYOUT, bobtail, config, envelope
+from tests.edge_agent.test_service import LAYOUT, bobtail_scenario, config, envelope
 from tests.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.timeout(180)
@@ -62,22 +61,7 @@ def fill(disk: Path) -> Path:
 def test_a_full_disk_holds_red_reports_and_recovers_without_losing_a_passage(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    truck = bobtail()
-    scenario = Scenario(seed=0, trucks=[truck])
-    scenario.prearrivals.append(
-        {
-            "record_id": "PA-1",
-            "carrier_id": "CARR1",
-            "transponder": truck.transponder_epc,
-            "plate": None,
-            "driver_fast_card": truck.fast_card_epc,
-            "container": None,
-            "seals": [],
-            "declared_gross_kg": truck.gross_kg,
-            "releasable": True,
-        }
-    )
-    scenario.trusted_traders.append({"carrier_id": "CARR1", "program": "FAST", "valid_until": None})
+    _, scenario = bobtail_scenario()
     key = secrets.token_bytes(32)
 
     async def main(disk: Path) -> None:

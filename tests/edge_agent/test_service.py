@@ -8,13 +8,10 @@ import secrets
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from edge_agent.auth import sign_command
-from edge_agent.ids import new_id
 from hw_sim.camera import SimCameraRig
-from hw_sim.central import Central
+from hw_sim.central import Central, signed_command
 from hw_sim.modbus_loops import LoopCard
 from hw_sim.modbus_wim import WimController
 from hw_sim.player import Layout, Player
@@ -88,19 +85,11 @@ def bobtail() -> Truck:
 
 
 def envelope(body: dict[str, object], key: bytes, name: str = "reference.snapshot") -> dict[str, object]:
-    env = {
-        "schema": "lane.command/1",
-        "command_id": new_id(),
-        "name": name,
-        "issued_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "nonce": secrets.token_hex(8),
-        "issuer": {"id": "central", "role": "central"},
-        "body": body,
-    }
-    return sign_command(env, alg="hmac-sha256", key_id="central", key=key)
+    return signed_command(name, dict(body), key_id="central", key=key)
 
 
-def test_service_runs_decides_and_stops_cleanly_on_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def bobtail_scenario() -> tuple[Truck, Scenario]:
+    """One clean, declared-empty, trusted truck with its pre-arrival record: it should be released."""
     truck = bobtail()
     scenario = Scenario(seed=0, trucks=[truck])
     scenario.prearrivals.append(
@@ -117,6 +106,11 @@ def test_service_runs_decides_and_stops_cleanly_on_sigterm(tmp_path: Path, mosqu
         }
     )
     scenario.trusted_traders.append({"carrier_id": "CARR1", "program": "FAST", "valid_until": None})
+    return truck, scenario
+
+
+def test_service_runs_decides_and_stops_cleanly_on_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    _, scenario = bobtail_scenario()
     key = secrets.token_bytes(32)
     (tmp_path / "central.key").write_bytes(key)
 
