@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from edge_agent.config import ConfigInvalid, LaneConfig, load_config
+from edge_agent.config import LaneConfig
 from edge_agent.config.control import DEFAULT_CONFIG
-from edge_agent.diag.common import REFUSED, agent_holding, refuse
+from edge_agent.diag.common import REFUSED, agent_holding, load_lane, refuse
 
 EXIT_OK, EXIT_NO_FRAME = 0, 1
 SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -93,15 +93,8 @@ def _read_plate(cfg: LaneConfig, image: Any, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``edge-agent diag camera``."""
-    path = args.config or DEFAULT_CONFIG
-    try:
-        cfg = load_config(path)
-    except ConfigInvalid as exc:
-        for key, reason in exc.errors:
-            print(f"{path}: {key}: {reason}", file=sys.stderr)
-        return REFUSED
-    except OSError as exc:
-        print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
+    cfg = load_lane(args.config)
+    if cfg is None:
         return REFUSED
     cams = cfg.devices.cameras
     name = args.camera or next(iter(cams), None)

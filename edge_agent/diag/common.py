@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from edge_agent.config import ConfigInvalid, LaneConfig, load_config
 from edge_agent.config.control import DEFAULT_CONFIG, ControlConfig, socket_for
 from edge_agent.config.storage import StorageConfig
 from edge_agent.control import agent_answers
@@ -56,3 +57,16 @@ def refuse(what: str, sock: Path, config: Path | None, out: TextIO = sys.stderr)
         file=out,
     )
     return REFUSED
+
+
+def load_lane(config: Path | None, err: TextIO = sys.stderr) -> LaneConfig | None:
+    """The lane config a diag was given (or the default file); None after printing every problem."""
+    path = config or DEFAULT_CONFIG
+    try:
+        return load_config(path)
+    except ConfigInvalid as exc:
+        for key, reason in exc.errors:
+            print(f"{path}: {key}: {reason}", file=err)
+    except OSError as exc:
+        print(f"cannot read {path}: {exc.strerror}", file=err)
+    return None

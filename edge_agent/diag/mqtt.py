@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from edge_agent.config import ConfigInvalid, LaneConfig, load_config
+from edge_agent.config import LaneConfig
 from edge_agent.config.control import DEFAULT_CONFIG
+from edge_agent.diag.common import load_lane
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -198,15 +199,8 @@ async def diagnose(cfg: LaneConfig, broker_index: int, limit_s: float, out: Text
 
 def run(args: argparse.Namespace) -> int:
     """``edge-agent diag mqtt``."""
-    path = args.config or DEFAULT_CONFIG
-    try:
-        cfg = load_config(path)
-    except ConfigInvalid as exc:
-        for key, reason in exc.errors:
-            print(f"{path}: {key}: {reason}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
+    cfg = load_lane(args.config)
+    if cfg is None:
         return EXIT_USAGE
     if not 0 <= args.broker < len(cfg.mqtt.urls):
         print(f"--broker {args.broker}: mqtt.urls has {len(cfg.mqtt.urls)} broker(s)", file=sys.stderr)
