@@ -36,3 +36,35 @@ def sim_config(
         camera_fps=4.0,
     )
     return cfg.model_copy(update={"recognition": SimRecognitionConfig()})
+
+
+UNPLUGGED_DEVICES = """
+[devices.rfid]
+backend = "r2000"
+port = "/dev/null"
+[devices.wim]
+backend = "modbus"
+url = "tcp://127.0.0.1:1"
+[devices.loops]
+backend = "modbus"
+url = "tcp://127.0.0.1:2"
+"""
+"""The lane's three wired devices pointed nowhere: for configs whose tests never start the lane."""
+
+
+def minimal_lane_toml(tmp_path: Path, sections: str = "", *, name: str = "lane.toml") -> Path:
+    """A valid simulated lane's TOML (store under ``tmp_path``, devices unplugged) plus ``sections``."""
+    cfg = tmp_path / name
+    cfg.write_text(
+        f'''site_id = "DIAG"
+lane_id = "L1"
+simulation = true
+[storage]
+path = "{tmp_path / "lane.sqlite3"}"
+[signal]
+gpio = {{ backend = "sim" }}
+{UNPLUGGED_DEVICES}
+{sections}
+'''
+    )
+    return cfg

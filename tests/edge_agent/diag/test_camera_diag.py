@@ -11,38 +11,19 @@ from PIL import Image
 
 from hw_sim.render import render_frame
 from hw_sim.world import Scene
+from tests.lanes import minimal_lane_toml
 
 
 def lane_toml(tmp_path: Path, folder: Path) -> Path:
-    cfg = tmp_path / "lane.toml"
-    cfg.write_text(
-        f"""
-site_id = "DIAG"
-lane_id = "L1"
-simulation = true
-[storage]
-path = "{tmp_path / "lane.sqlite3"}"
-[devices.rfid]
-backend = "r2000"
-port = "/dev/null"
-[devices.wim]
-backend = "modbus"
-url = "tcp://127.0.0.1:1"
-[devices.loops]
-backend = "modbus"
-url = "tcp://127.0.0.1:2"
-[devices.cameras.front]
+    camera = f'''[devices.cameras.front]
 backend = "files"
 role = "plate"
 path = "{folder}"
 fps = 2.0
 [recognition]
 backend = "tflite"
-[signal]
-gpio = {{ backend = "sim" }}
-"""
-    )
-    return cfg
+'''
+    return minimal_lane_toml(tmp_path, camera)
 
 
 def diag(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,38 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.edge_agent.uplink.certs import make_pki
+from tests.lanes import minimal_lane_toml
 from tests.mosquitto import Mosquitto, free_port
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def lane_toml(tmp_path: Path, url: str, extra: str = "") -> Path:
-    cfg = tmp_path / "lane.toml"
-    cfg.write_text(
-        f"""
-site_id = "DIAG"
-lane_id = "L1"
-simulation = true
-[storage]
-path = "{tmp_path / "lane.sqlite3"}"
-[mqtt]
-urls = ["{url}"]
-connect_timeout_s = 3
-{extra}
-[devices.rfid]
-backend = "r2000"
-port = "/dev/null"
-[devices.wim]
-backend = "modbus"
-url = "tcp://127.0.0.1:1"
-[devices.loops]
-backend = "modbus"
-url = "tcp://127.0.0.1:2"
-[signal]
-gpio = {{ backend = "sim" }}
-"""
-    )
-    return cfg
+    return minimal_lane_toml(tmp_path, f'[mqtt]\nurls = ["{url}"]\nconnect_timeout_s = 3\n{extra}\n')
 
 
 def diag(cfg: Path) -> subprocess.CompletedProcess[str]:
