@@ -12,11 +12,10 @@ builds it (it needs the scenario player to show it scenes) and hands it to the a
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, cast
 
+from drivers.backends import load_backend
 from drivers.camera.base import Frame, FrameSource
-from drivers.errors import BackendUnavailable, ConfigError
 
 BACKENDS: dict[str, str] = {
     "picamera2": "drivers.camera.picamera2:Picamera2Source",
@@ -30,16 +29,7 @@ BACKENDS: dict[str, str] = {
 
 def backend_class(name: str) -> type[Any]:
     """Import and return the class of camera backend ``name`` (``ConfigError`` for an unknown name)."""
-    try:
-        target = BACKENDS[name]
-    except KeyError:
-        raise ConfigError(f"unknown camera backend {name!r}; choose one of {sorted(BACKENDS)}") from None
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise BackendUnavailable(f"camera backend {name!r} cannot be loaded: {exc}") from exc
-    return cast(type[Any], getattr(module, class_name))
+    return load_backend(BACKENDS, name, "camera")
 
 
 def open_backend(name: str, camera: str, /, **options: Any) -> FrameSource:

@@ -7,10 +7,9 @@ who asked for it, with :class:`~drivers.errors.BackendUnavailable`.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, cast
 
-from drivers.errors import BackendUnavailable, ConfigError
+from drivers.backends import load_backend
 from drivers.gpio.base import DigitalIO, EdgeCallback
 
 BACKENDS: dict[str, str] = {
@@ -23,16 +22,7 @@ BACKENDS: dict[str, str] = {
 
 def backend_class(name: str) -> type[Any]:
     """Import and return the class of backend ``name`` (``ConfigError`` for an unknown name)."""
-    try:
-        target = BACKENDS[name]
-    except KeyError:
-        raise ConfigError(f"unknown GPIO backend {name!r}; choose one of {sorted(BACKENDS)}") from None
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise BackendUnavailable(f"GPIO backend {name!r} cannot be loaded: {exc}") from exc
-    return cast(type[Any], getattr(module, class_name))
+    return load_backend(BACKENDS, name, "GPIO")
 
 
 def open_backend(name: str, /, **options: Any) -> DigitalIO:

@@ -10,7 +10,6 @@ What happens is told to ``on_event`` (on the loop, never blocking) and counted i
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, cast
 
+from drivers.backends import load_backend
 from drivers.errors import DeviceDisconnected, DeviceTimeout
 from drivers.rfid.gen2 import read_problem
 from drivers.rfid.link import SerialLink
@@ -139,12 +139,8 @@ PROTOCOLS: dict[str, str] = {
 
 def open_protocol(reader: TagReader) -> ReaderProtocol:
     """The protocol backend ``reader.settings.protocol`` names, bound to ``reader``."""
-    target = PROTOCOLS.get(reader.settings.protocol)
-    if target is None:
-        name = reader.settings.protocol
-        raise ValueError(f"unknown reader protocol {name!r}; choose one of {sorted(PROTOCOLS)}")
-    module, _, cls = target.partition(":")
-    return cast(ReaderProtocol, getattr(importlib.import_module(module), cls)(reader))
+    cls = load_backend(PROTOCOLS, reader.settings.protocol, "RFID reader protocol")
+    return cast(ReaderProtocol, cls(reader))
 
 
 class TagReader:
