@@ -53,7 +53,7 @@ def no_leaks() -> Iterator[None]:
     threads = set(threading.enumerate())
     fds = _fds()
     _leaked_tasks.clear()
-    asyncio.run = _checked_run  # type: ignore[assignment]
+    asyncio.run = _checked_run
     try:
         yield
     finally:

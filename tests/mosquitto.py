@@ -31,6 +31,7 @@ from typing import Any, ParamSpec
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -48,7 +49,7 @@ def async_test(fn: Callable[P, Awaitable[None]], timeout: float = 60.0) -> Calla
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         async def main() -> None:
-            await asyncio.wait_for(fn(*args, **kwargs), timeout)  # type: ignore[arg-type]
+            await asyncio.wait_for(fn(*args, **kwargs), timeout)
 
         asyncio.run(main())
 
@@ -248,7 +249,7 @@ class Central:
             )
         if username is not None:
             self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(0.05, 0.2)
+        self.client.reconnect_delay_set(1, 1)  # paho's delays are whole seconds
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
@@ -257,7 +258,7 @@ class Central:
     def start(self) -> Central:
         """Connect, subscribe and wait for SUBACK."""
         if self._v5:
-            props = Properties(mqtt.PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 3600
             self.client.connect("127.0.0.1", self.broker.port, 10, clean_start=False, properties=props)
         else:

@@ -57,7 +57,7 @@ def schema_id(name: str) -> str:
 
 @cache
 def _validator(name: str) -> Any:
-    import jsonschema  # type: ignore[import-untyped]  # test dependency, imported only when validating
+    import jsonschema  # test dependency, imported only when validating
     from referencing import Registry, Resource
 
     registry: Registry[Any] = Registry().with_resources(

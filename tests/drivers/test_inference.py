@@ -28,7 +28,7 @@ def _refuse(name: str) -> ModuleType:
 
 def test_no_runtime_installed_is_backend_unavailable_naming_the_package() -> None:
     with pytest.raises(BackendUnavailable, match="ai-edge-litert") as err:
-        open_interpreter(SHIPPED[0], import_module=_refuse)
+        open_interpreter(MODELS / "plate_ocr.tflite", import_module=_refuse)
     assert isinstance(err.value, ImportError)
     assert isinstance(err.value, ConfigError)
     assert "tflite_runtime.interpreter" in str(err.value)

@@ -52,7 +52,7 @@ class SlowReader:
 
 
 async def _run_for(
-    cam: CameraSource, seconds: float, during: Callable[[], None] | None = None
+    cam: CameraSource, seconds: float, during: Callable[[], object] | None = None
 ) -> list[LaneEvent]:
     events: list[LaneEvent] = []
     task = asyncio.create_task(cam.run(events.append))

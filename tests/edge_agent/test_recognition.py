@@ -183,7 +183,8 @@ def test_ctc_greedy_confidence_is_the_weakest_character() -> None:
     probs[2] = 0.0
     probs[2, CHARSET.index("X")] = 0.4
     probs[2, 36] = 0.35
-    assert ctc_greedy(probs) == ("7X", pytest.approx(0.4))
+    text, confidence = ctc_greedy(probs)
+    assert text == "7X" and confidence == pytest.approx(0.4)
 
 
 def test_ctc_greedy_all_blank_is_no_text() -> None:

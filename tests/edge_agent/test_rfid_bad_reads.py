@@ -72,7 +72,7 @@ def test_an_impossible_rssi_and_an_overlong_epc_are_counted_and_never_joined(tmp
             for name in ("front", "container"):
                 rig.add(SimCamera(name, clock=clock.monotonic, sleep=clock.sleep, fps=4.0))
             cfg = sim_config(tmp_path, rfid_port=rfid.port, wim_url=wim.url, loops_url=loops.url)
-            agent = Agent(cfg, clock=clock, hooks=Hooks(rig.cameras, outcomes.append))  # type: ignore[arg-type]
+            agent = Agent(cfg, clock=clock, hooks=Hooks(rig.cameras, outcomes.append))
             await stack.enter_async_context(agent)
             await agent.reference.apply_snapshot(scenario.reference_snapshot())
             field = SpikedField(rfid, seals)

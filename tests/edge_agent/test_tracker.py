@@ -35,7 +35,7 @@ GEOMETRY = GeometryConfig(
     plate_camera_m=4.0,
     container_camera_m=10.0,
     min_gap_m=ASSUMED_POLICY["min_gap_m"],
-)  # type: ignore[arg-type]
+)
 
 
 class EventWorld:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 from pathlib import Path
@@ -15,8 +16,12 @@ from edge_agent.store import Store, split_sql
 from tests.mosquitto import async_test
 
 
+def _insert(conn: sqlite3.Connection, *, i: int) -> None:
+    conn.execute("INSERT INTO n VALUES (?)", (i,))
+
+
 def _cfg(tmp_path: Path, **kw: object) -> StorageConfig:
-    return StorageConfig(path=tmp_path / "lane.sqlite3", **kw)  # type: ignore[arg-type]
+    return StorageConfig(path=tmp_path / "lane.sqlite3", **kw)
 
 
 @async_test
@@ -140,7 +145,7 @@ async def test_close_twice_and_concurrent_writes(tmp_path: Path) -> None:
     await store.open()
     await store.ensure_schema("n", "CREATE TABLE n (x INTEGER);")
     await asyncio.gather(
-        *(store.write(lambda c, i=i: c.execute("INSERT INTO n VALUES (?)", (i,))) for i in range(50))
+        *(store.write(functools.partial(_insert, i=i)) for i in range(50))
     )
     assert await store.read(lambda c: c.execute("SELECT count(*) FROM n").fetchone()[0]) == 50
     await store.close()
