@@ -249,7 +249,7 @@ class Central:
             )
         if username is not None:
             self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(1, 1)  # paho's delays are whole seconds
+X
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
