@@ -249,7 +249,7 @@ class Central:
             )
         if username is not None:
             self.client.username_pw_set(username, password)
-X
+        self.client.reconnect_delay_set(0.05, 0.2)  # type: ignore[arg-type]  # paho takes floats too
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
