@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from drivers.camera.base import CameraError, Frame, FrameSource, LogLimiter, frame_problem
+from drivers.camera.simlink import SceneFrame
 from edge_agent.clock import Clock
 from edge_agent.codes import container_valid, normalise_container, normalise_plate
 from edge_agent.domain import ContainerRead, DeviceFault, LaneEvent, LoopEvent, PlateRead
@@ -81,7 +82,7 @@ class LabelRecogniser:
 
     def recognise(self, frame: Frame, role: str) -> list[PlateRead | ContainerRead]:
         """Read the label's plate or container text, validated like a model's output."""
-        label = frame.label or {}
+        label = (frame.label if isinstance(frame, SceneFrame) else None) or {}
         out: list[PlateRead | ContainerRead] = []
         if role == "plate" and label.get("plate"):
             text = normalise_plate(label["plate"] or "")

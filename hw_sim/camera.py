@@ -8,7 +8,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Literal
 
-from drivers.camera.base import Frame
+from drivers.camera.simlink import SceneFrame
 from hw_sim.world import Scene
 
 PREFETCH_SCENES = 3
@@ -57,7 +57,7 @@ class SimCamera:
         self._last_seen: Scene | None = None
         self._closed = False
 
-    async def frames(self) -> AsyncIterator[Frame]:
+    async def frames(self) -> AsyncIterator[SceneFrame]:
         """Yield a frame every period while a scene is in view."""
         shown = 0
         if self.render:  # fonts and the noise bank load once, before the first truck (not counted)
@@ -81,7 +81,8 @@ class SimCamera:
                     image = await self._image(scene, shown % self.variants)
                 shown += 1
                 self.frames_sent += 1
-                yield Frame(self.camera, seen, image, {"plate": scene.plate, "container": scene.container})
+                label = {"plate": scene.plate, "container": scene.container}
+                yield SceneFrame(self.camera, seen, image, label)
             await self._sleep_lane(max(0.0, self._period - (self._clock() - seen)))
 
     def expect(self, scenes: Iterable[Scene], ahead: int = PREFETCH_SCENES) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from drivers.camera.simlink import encode_frame
+from drivers.camera.simlink import SceneFrame, encode_frame
 from edge_agent.clock import ScaledClock
 from edge_agent.config import ConfigInvalid, LaneConfig, load_config
 from hw_sim.camera import SimCamera, SimCameraRig
@@ -117,7 +117,8 @@ async def _serve_camera(
     async def stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async for frame in camera.frames():
-                writer.write(encode_frame(now() - frame.captured, frame.label, frame.image))
+                label = frame.label if isinstance(frame, SceneFrame) else None
+                writer.write(encode_frame(now() - frame.captured, label, frame.image))
                 await writer.drain()
         except (ConnectionError, OSError):
             pass  # the agent went away; the next one connects again

@@ -23,14 +23,13 @@ class Frame:
     """One captured frame.
 
     ``image`` is an (h, w, 3) uint8 array in B, G, R memory order (picamera2's ``RGB888``, OpenCV's
-    native order), or ``None`` for a simulated frame that carries only its ``label`` (what the
-    simulated scene shows).
+    native order). A simulator's frame (:class:`drivers.camera.simlink.SceneFrame`) also says what its
+    scene shows; a camera's never does.
     """
 
     camera: str
     captured: float  # lane monotonic seconds
     image: Any = None
-    label: dict[str, str | None] | None = None
 
 
 class FrameSource(Protocol):

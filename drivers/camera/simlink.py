@@ -15,12 +15,26 @@ import contextlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from drivers.camera.base import MAX_PIXELS, CameraError, Frame, frame_problem
+
+Label = dict[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SceneFrame(Frame):
+    """A simulator's frame: pixels (or none) and ``label``, what the simulated scene shows.
+
+    Only the simulator makes these (in the demo's process, or over this link); the lane's own cameras
+    make plain :class:`Frame` objects. ``label`` is what the ``sim`` recogniser reads instead of pixels.
+    """
+
+    label: Label | None = None
 
 MAX_HEADER = 4096
 MAX_AGE_S = 60.0
@@ -87,7 +101,7 @@ class SimLinkSource:
         self._timeout = connect_timeout_s
         self._writer: asyncio.StreamWriter | None = None
 
-    async def frames(self) -> AsyncIterator[Frame]:
+    async def frames(self) -> AsyncIterator[SceneFrame]:
         """Yield frames as the simulator sends them; :class:`CameraError` when the link is lost."""
         try:
             reader, self._writer = await asyncio.wait_for(
@@ -113,7 +127,7 @@ class SimLinkSource:
                     problem = frame_problem(image)
                     if problem is not None:
                         raise CameraError(f"camera {self.camera}: {problem}")
-                yield Frame(self.camera, self._clock() - age, image, label)
+                yield SceneFrame(self.camera, self._clock() - age, image, label)
         except asyncio.IncompleteReadError:
             raise CameraError(f"camera {self.camera}: the simulator closed the link mid-frame") from None
         finally:

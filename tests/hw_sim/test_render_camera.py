@@ -7,13 +7,13 @@ import asyncio
 import numpy as np
 import pytest
 
-from drivers.camera.base import Frame
+from drivers.camera.simlink import SceneFrame
 from hw_sim.camera import SimCamera
 from hw_sim.world import Scene
 
 
-async def _take(cam: SimCamera, n: int) -> list[Frame]:
-    out: list[Frame] = []
+async def _take(cam: SimCamera, n: int) -> list[SceneFrame]:
+    out: list[SceneFrame] = []
     async for frame in cam.frames():
         out.append(frame)
         if len(out) == n:

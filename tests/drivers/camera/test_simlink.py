@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.camera.base import CameraError, Frame
-from drivers.camera.simlink import SimLinkSource, encode_frame, parse_header
+from drivers.camera.base import CameraError
+from drivers.camera.simlink import SceneFrame, SimLinkSource, encode_frame, parse_header
 
 
 def test_frames_cross_the_socket_with_pixels_labels_and_their_age(tmp_path: Path) -> None:
     image = np.random.default_rng(1).integers(0, 255, (36, 64, 3), dtype=np.uint8)
 
-    async def main() -> list[Frame]:
+    async def main() -> list[SceneFrame]:
         async def serve(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             w.write(encode_frame(0.25, {"plate": "ABC123", "container": None}, image))
             w.write(encode_frame(0.0, {"plate": None, "container": None}, None))
@@ -25,7 +25,7 @@ def test_frames_cross_the_socket_with_pixels_labels_and_their_age(tmp_path: Path
 
         server = await asyncio.start_unix_server(serve, path=str(tmp_path / "cam.sock"))
         source = SimLinkSource("front", clock=lambda: 100.0, socket=tmp_path / "cam.sock")
-        got: list[Frame] = []
+        got: list[SceneFrame] = []
 
         async def drain() -> None:
             async for frame in source.frames():
