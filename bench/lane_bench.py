@@ -17,7 +17,7 @@ import resource
 import statistics
 import time
 
-from hw_sim.demo import DemoOptions, play
+from lane_demo.demo import DemoOptions, play
 
 
 def main() -> None:

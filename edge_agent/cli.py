@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from edge_agent import __version__
@@ -81,20 +82,6 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(run_service(cfg, args.config))
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from hw_sim.demo import DemoOptions, run_demo
-
-    opts = DemoOptions(
-        trucks=args.trucks,
-        seed=args.seed,
-        mqtt_url=args.mqtt_url,
-        json=args.json,
-        speedup=args.speedup,
-        workdir=args.workdir,
-    )
-    return asyncio.run(run_demo(opts))
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(
@@ -114,25 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", required=True, type=Path, help="lane TOML file")
     run.set_defaults(func=_run)
-
-    demo = sub.add_parser(
-        "demo",
-        help="run a whole simulated lane end to end",
-        description="Simulators, a broker, central and the agent in one process; every passage checked "
-        "against the scenario's ground truth and what central received. Exit 0 only if all agree.",
-        epilog="example: edge-agent demo --trucks 10 --seed 3 --json\n"
-        "         edge-agent demo --workdir /tmp/demo & edge-agent status --config /tmp/demo/lane.toml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    demo.add_argument("--trucks", type=int, default=30, help="number of trucks (default 30)")
-    demo.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
-    demo.add_argument("--mqtt-url", default=None, help="use this broker instead of the embedded one")
-    demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    demo.add_argument(
-        "--speedup", type=float, default=20.0, help="simulated time per wall second (default 20)"
-    )
-    demo.add_argument("--workdir", type=Path, default=None, help="keep the store and config here")
-    demo.set_defaults(func=_demo)
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -163,9 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_status(sub)
     register_history(sub)
-    from hw_sim.sim import register as register_sim
-
-    register_sim(sub)
+    for plugin in entry_points(group="edge_agent.commands"):  # the demo's commands, when it is installed
+        plugin.load()(sub)
 
     diag = sub.add_parser("diag", help="technician diagnostics for each device")
     diag_sub = diag.add_subparsers(dest="diag_command", required=True)

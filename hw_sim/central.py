@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.ids import new_id
-from edge_agent.uplink.link import release_sockets
+from edge_agent.uplink import release_sockets
 
 
 def signed_command(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from edge_agent.config import LaneConfig
 from edge_agent.config.camera import SimRecognitionConfig
-from hw_sim.demo import demo_config
 from hw_sim.player import Layout
+from lane_demo.demo import demo_config
 
 
 def sim_config(

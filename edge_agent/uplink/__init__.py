@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_agent.uplink.commands import COMMAND_NAMES, CommandDispatcher, CommandHandler, CommandVerifierLike
-from edge_agent.uplink.link import LinkError, LinkRefusedError
+from edge_agent.uplink.link import LinkError, LinkRefusedError, release_sockets
 from edge_agent.uplink.reporting import HealthProvider
 from edge_agent.uplink.topics import SUFFIXES, Topics
 from edge_agent.uplink.uplink import Uplink
@@ -19,4 +19,5 @@ __all__ = [
     "LinkRefusedError",
     "Topics",
     "Uplink",
+    "release_sockets",
 ]

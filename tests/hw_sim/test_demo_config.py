@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from edge_agent.config import load_config
-from hw_sim.demo import demo_config
 from hw_sim.player import Layout
+from lane_demo.demo import demo_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from edge_agent.schemas import validate
-from hw_sim.demo import DemoOptions, play
+from lane_demo.demo import DemoOptions, play
 from tests.mosquitto import Mosquitto
 
 

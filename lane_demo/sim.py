@@ -183,7 +183,7 @@ async def start_hardware(
 
 async def start_broker(cfg: LaneConfig, stack: contextlib.AsyncExitStack, out: TextIO) -> str:
     """The broker the config names; an embedded one on its loopback port when nothing listens there."""
-    from hw_sim.demo import DemoError, embedded_broker
+    from lane_demo.demo import DemoError, embedded_broker
 
     url = cfg.mqtt.urls[0]
     parts = urlsplit(url)

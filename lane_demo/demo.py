@@ -35,8 +35,8 @@ from hw_sim.modbus_wim import WimController
 from hw_sim.player import Layout, Player
 from hw_sim.rfid import SimulatedRfidReader
 from hw_sim.scenario import ASSUMED_POLICY, Scenario, Truck, generate
-from hw_sim.toml_out import dumps
 from hw_sim.world import Scene
+from lane_demo.toml_out import dumps
 
 log = logging.getLogger(__name__)
 
