@@ -29,7 +29,7 @@ from drivers.modbus.regmap import plan_reads
 from drivers.modbus.wim_map import STATUS_ROLES, default_wim_points
 from edge_agent.clock import SystemClock
 from edge_agent.config.sensors import ModbusLoopsConfig, ModbusWimConfig
-from edge_agent.loops import LoopSource
+from edge_agent.loops import open_loop_source
 from edge_agent.wim import WimSource
 
 STATUS = [default_wim_points()[r] for r in STATUS_ROLES]
@@ -83,7 +83,7 @@ async def _agent_cpu(wim_url: str, loops_url: str, seconds: float) -> dict[str, 
     wim_cfg = ModbusWimConfig.model_validate({"url": wim_url})
     loops_cfg = ModbusLoopsConfig.model_validate({"url": loops_url})
     clock = SystemClock()
-    wim, loops = WimSource(wim_cfg, clock), LoopSource(loops_cfg, clock)
+    wim, loops = WimSource(wim_cfg, clock), open_loop_source(loops_cfg, clock)
     tasks = [asyncio.create_task(wim.run(lambda e: None)), asyncio.create_task(loops.run(lambda e: None))]
     await asyncio.sleep(0.5)
     c0, w0 = time.process_time(), time.perf_counter()

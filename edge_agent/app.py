@@ -197,7 +197,7 @@ class Agent:
             await stack.enter_async_context(ControlServer(path, lambda: build_status(self)))
 
     def _make_sources(self) -> list[EventSource]:
-        from edge_agent.loops import LoopSource
+        from edge_agent.loops import open_loop_source
         from edge_agent.rfid import RfidSource
         from edge_agent.wim import WimSource
 
@@ -212,7 +212,7 @@ class Agent:
                 self._stack.callback(loop_io.close)
         sources: list[EventSource] = [
             RfidSource(cfg.devices.rfid, clock),
-            LoopSource(loops, clock, io=loop_io),
+            open_loop_source(loops, clock, io=loop_io),
             WimSource(cfg.devices.wim, clock),
         ]
         self.cameras = build_cameras(

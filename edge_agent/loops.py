@@ -1,4 +1,8 @@
-"""Induction loops as a lane event source: Modbus detector cards or GPIO inputs.
+"""Induction loops as a lane event source: Modbus detector cards or GPIO inputs, two backends.
+
+:data:`BACKENDS` names them (``modbus``: :class:`ModbusLoopSource`, polled and supervised;
+``gpio``: :class:`GpioLoopSource`, woken by edges); :func:`open_loop_source` builds the one the config
+selects. What they share -- debounce, faults, presence, health -- is their base, :class:`LoopSource`.
 
 Every loop has a name (the config's ``entry`` and ``exit`` name the two the lane needs). Raw levels
 become presence (``active_low`` inverts), then pass a debounce: a change counts once it has held for
@@ -18,8 +22,11 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
+from drivers.backends import load_backend
 from drivers.errors import ConfigError
 from drivers.gpio.base import DigitalIO
 from drivers.modbus.client import Backoff, ModbusLink
@@ -51,44 +58,34 @@ class _Loop:
     changes: deque[float] = field(default_factory=deque)
 
 
-class LoopSource:
-    """Emits debounced loop presence changes and loop faults (an :class:`~edge_agent.sources.EventSource`)."""
+BACKENDS: dict[str, str] = {
+    "modbus": "edge_agent.loops:ModbusLoopSource",
+    "gpio": "edge_agent.loops:GpioLoopSource",
+}
+"""Loop backend (the config's ``devices.loops.backend``) -> ``module:Class``."""
 
-    def __init__(
-        self, cfg: AnyLoopsConfig, clock: Clock, name: str = "loops", io: DigitalIO | None = None
-    ) -> None:
-        self._gpio: tuple[DigitalIO, GpioLoopsConfig] | None = None
-        if isinstance(cfg, GpioLoopsConfig):
-            if io is None:
-                raise ConfigError(f"{name}: the gpio loop backend needs the pin bank (io=)")
-            self._gpio = (io, cfg)
+
+def open_loop_source(
+    cfg: AnyLoopsConfig, clock: Clock, name: str = "loops", io: DigitalIO | None = None
+) -> LoopSource:
+    """The loop source ``cfg.backend`` names (``io``: the pin bank, for ``gpio``)."""
+    cls = load_backend(BACKENDS, cfg.backend, "loops")
+    return cast(LoopSource, cls(cfg, clock, name, io))
+
+
+class LoopSource:
+    """Debounced loop presence changes and loop faults, whatever reads the loops (the backends' base)."""
+
+    def __init__(self, cfg: AnyLoopsConfig, clock: Clock, name: str, where: Iterable[str]) -> None:
         self.name = name
         self._cfg = cfg
         self._clock = clock
         self._health = DeviceHealth(name, "loops")
-        where = cfg.addresses if isinstance(cfg, ModbusLoopsConfig) else cfg.pins
         self._loops = {n: _Loop(n) for n in where}
         self._conditions = Conditions()
         self._emit: Emit | None = None
-        self._wake = asyncio.Event()
-        self._lane_loop: asyncio.AbstractEventLoop | None = None  # set while the GPIO watch runs
         self._sup: PollSupervisor | None = None
-        self._unit = 1
         self._active_low = cfg.active_low
-        if isinstance(cfg, ModbusLoopsConfig):
-            self._unit = cfg.unit
-            self._points = [Point(n, Table(cfg.table), a, PointType.BOOL) for n, a in cfg.addresses.items()]
-            self._plan = plan_reads(self._points, max_gap=64)
-            link = ModbusLink(cfg.url, timeout_s=cfg.timeout_s, name=name, counters=self._health.counters)
-            interval = max(cfg.poll_interval_s, cycle_time(self._plan, link.endpoint))
-            self._sup = PollSupervisor(
-                link,
-                interval=interval,
-                fault_after=cfg.fault_after,
-                backoff=Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s),
-                sleep=clock.sleep,
-                now=clock.monotonic,
-            )
 
     def health(self) -> DeviceHealth:
         """State, last error and counters (changes, chatter, stuck, and the Modbus link's)."""
@@ -112,10 +109,10 @@ class LoopSource:
     async def run(self, emit: Emit) -> None:
         """Watch the loops until cancelled."""
         self._emit = emit
-        if self._sup is not None:
-            await self._sup.run(self._poll, self._comms_down, self._comms_up)
-        else:
-            await self._run_gpio()
+        await self._watch()
+
+    async def _watch(self) -> None:
+        raise NotImplementedError
 
     # -- reporting -------------------------------------------------------------------------
     def _report(self, t: Transition | None) -> None:
@@ -194,17 +191,55 @@ class LoopSource:
         if self._emit is not None:
             self._emit(LoopEvent(lp.name, present, t))
 
-    # -- Modbus ------------------------------------------------------------------------------
+
+class ModbusLoopSource(LoopSource):
+    """Loops read from a Modbus detector card (polled, supervised; ``comms`` faults)."""
+
+    def __init__(
+        self, cfg: ModbusLoopsConfig, clock: Clock, name: str = "loops", io: DigitalIO | None = None
+    ):
+        super().__init__(cfg, clock, name, cfg.addresses)
+        self._unit = cfg.unit
+        self._points = [Point(n, Table(cfg.table), a, PointType.BOOL) for n, a in cfg.addresses.items()]
+        self._plan = plan_reads(self._points, max_gap=64)
+        link = ModbusLink(cfg.url, timeout_s=cfg.timeout_s, name=name, counters=self._health.counters)
+        interval = max(cfg.poll_interval_s, cycle_time(self._plan, link.endpoint))
+        self._sup = PollSupervisor(
+            link,
+            interval=interval,
+            fault_after=cfg.fault_after,
+            backoff=Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s),
+            sleep=clock.sleep,
+            now=clock.monotonic,
+        )
+
+    async def _watch(self) -> None:
+        assert self._sup is not None
+        await self._sup.run(self._poll, self._comms_down, self._comms_up)
+
     async def _poll(self) -> None:
-        if self._sup is None:
-            return
+        assert self._sup is not None
         image = await self._sup.link.read_plan(self._plan, self._unit)
         now = self._clock.monotonic()
         for name, level in decode(self._points, image).items():
             self._sample(self._loops[name], bool(level) != self._active_low, now)
         self._settle(now)
 
-    # -- GPIO --------------------------------------------------------------------------------
+
+class GpioLoopSource(LoopSource):
+    """Loops read from GPIO inputs: an edge wakes the source, which re-reads the pin (and every second)."""
+
+    def __init__(self, cfg: GpioLoopsConfig, clock: Clock, name: str = "loops", io: DigitalIO | None = None):
+        if io is None:
+            raise ConfigError(f"{name}: the gpio loop backend needs the pin bank (io=)")
+        super().__init__(cfg, clock, name, cfg.pins)
+        self._gpio = (io, cfg)
+        self._wake = asyncio.Event()
+        self._lane_loop: asyncio.AbstractEventLoop | None = None  # set while the GPIO watch runs
+
+    async def _watch(self) -> None:
+        await self._run_gpio()
+
     def _read_pins(self, io: DigitalIO, cfg: GpioLoopsConfig, now: float) -> None:
         for name, pin in cfg.pins.items():
             self._sample(self._loops[name], io.read(pin) != cfg.active_low, now)
@@ -219,8 +254,6 @@ class LoopSource:
             lane_loop.call_soon_threadsafe(self._edge, pin, level, t)
 
     def _edge(self, pin: int, level: bool, t: float) -> None:
-        if self._gpio is None:
-            return
         for name, p in self._gpio[1].pins.items():
             if p == pin:
                 self._health.counters["edges"] += 1
@@ -228,8 +261,6 @@ class LoopSource:
         self._wake.set()
 
     async def _run_gpio(self) -> None:
-        if self._gpio is None:
-            return
         io, cfg = self._gpio
         self._lane_loop = asyncio.get_running_loop()
         try:

@@ -14,7 +14,7 @@ from edge_agent.clock import SystemClock
 from edge_agent.config.sensors import GpioLoopsConfig, ModbusLoopsConfig
 from edge_agent.domain import DeviceFault, LaneEvent, LoopEvent
 from edge_agent.health import DeviceState
-from edge_agent.loops import LoopSource
+from edge_agent.loops import open_loop_source
 from hw_sim.gpio_loops import GpioLoopPanel
 from hw_sim.modbus_loops import LoopCard
 from tests.drivers.modbus.support import SteppedClock, run, stopped, until
@@ -47,7 +47,7 @@ def test_gpio_presence_is_debounced_and_stamped_at_the_first_edge() -> None:
         clock = SteppedClock()
         gpio = SimGpio()
         panel = GpioLoopPanel(gpio)
-        src = LoopSource(gpio_cfg(), clock, io=gpio)
+        src = open_loop_source(gpio_cfg(), clock, io=gpio)
         lane = Lane()
         task = asyncio.create_task(src.run(lane))
         await clock.advance(0.1)
@@ -82,7 +82,7 @@ def test_gpio_edges_from_another_thread_are_handed_over() -> None:
         clock = SteppedClock()
         gpio = SimGpio()
         panel = GpioLoopPanel(gpio)
-        src = LoopSource(gpio_cfg(debounce_ms=0), clock, io=gpio)
+        src = open_loop_source(gpio_cfg(debounce_ms=0), clock, io=gpio)
         lane = Lane()
         task = asyncio.create_task(src.run(lane))
         await clock.advance(0.02)
@@ -105,7 +105,7 @@ def test_gpio_loop_occupied_at_start_is_reported() -> None:
         for pin in (5, 6):
             gpio.setup_input(pin)
         gpio.drive(5, False)  # entry occupied (active low) before the agent starts
-        src = LoopSource(gpio_cfg(), clock, io=gpio)
+        src = open_loop_source(gpio_cfg(), clock, io=gpio)
         lane = Lane()
         task = asyncio.create_task(src.run(lane))
         await clock.advance(0.1)
@@ -120,7 +120,7 @@ def test_gpio_stuck_loop_closes_and_reopens() -> None:
         clock = SteppedClock()
         gpio = SimGpio()
         panel = GpioLoopPanel(gpio)
-        src = LoopSource(gpio_cfg(stuck_after_s=5), clock, io=gpio)
+        src = open_loop_source(gpio_cfg(stuck_after_s=5), clock, io=gpio)
         lane = Lane()
         task = asyncio.create_task(src.run(lane))
         await clock.advance(0.05)
@@ -148,7 +148,7 @@ def test_gpio_chatter_is_detected_and_clears_after_a_quiet_window() -> None:
         clock = SteppedClock()
         gpio = SimGpio()
         panel = GpioLoopPanel(gpio)
-        src = LoopSource(gpio_cfg(), clock, io=gpio)
+        src = open_loop_source(gpio_cfg(), clock, io=gpio)
         lane = Lane()
         task = asyncio.create_task(src.run(lane))
         await clock.advance(0.05)
@@ -167,7 +167,7 @@ def test_gpio_chatter_is_detected_and_clears_after_a_quiet_window() -> None:
 
 def test_gpio_backend_needs_the_pin_bank() -> None:
     with pytest.raises(ConfigError, match="io="):
-        LoopSource(gpio_cfg(), SteppedClock())
+        open_loop_source(gpio_cfg(), SteppedClock())
 
 
 def modbus_cfg(url: str, **extra: Any) -> ModbusLoopsConfig:
@@ -182,7 +182,7 @@ def test_modbus_loop_card_presence_stuck_and_comms(transport: str) -> None:
     async def main() -> None:
         card = LoopCard(transport=transport, baud=115200, addresses={"lane_in": 2, "stop_line": 9})
         async with card:
-            src = LoopSource(modbus_cfg(card.url), SystemClock())
+            src = open_loop_source(modbus_cfg(card.url), SystemClock())
             lane = Lane()
             task = asyncio.create_task(src.run(lane))
             await until(lambda: src.presence() == {"lane_in": False, "stop_line": False}, what="first poll")
@@ -213,7 +213,7 @@ def test_modbus_active_low_card_with_debounce() -> None:
         async with card:
             card.set_presence("lane_in", True)  # active low: the bit is 1 when the loop is empty
             card.set_presence("stop_line", True)
-            src = LoopSource(modbus_cfg(card.url, active_low=True, debounce_ms=50), SystemClock())
+            src = open_loop_source(modbus_cfg(card.url, active_low=True, debounce_ms=50), SystemClock())
             lane = Lane()
             task = asyncio.create_task(src.run(lane))
             await until(lambda: src.presence() == {"lane_in": False, "stop_line": False}, what="first poll")
@@ -221,5 +221,54 @@ def test_modbus_active_low_card_with_debounce() -> None:
             await until(lambda: lane.loops() == [("lane_in", True)], what="entry")
             assert lane.faults() == []
             await stopped(task)
+
+    run(main())
+
+
+@pytest.mark.parametrize("backend", ["gpio", "modbus"])
+def test_every_loop_backend_keeps_the_source_contract(backend: str) -> None:
+    """The same scenario on each backend of the table: a vehicle crosses, a loop sticks and unsticks."""
+    from edge_agent.loops import BACKENDS
+
+    assert set(BACKENDS) == {"gpio", "modbus"}
+
+    async def main() -> None:
+        lane = Lane()
+        if backend == "gpio":
+            gpio = SimGpio()
+            panel = GpioLoopPanel(gpio)
+            src = open_loop_source(gpio_cfg(stuck_after_s=1), SystemClock(), io=gpio)
+
+            def occupy(name: str, on: bool) -> None:
+                panel.set_presence({"lane_in": "entry", "stop_line": "exit"}[name], on)
+
+            names = {"lane_in": "entry", "stop_line": "exit"}
+            card = None
+        else:
+            card = LoopCard(addresses={"lane_in": 2, "stop_line": 9})
+            await card.__aenter__()
+            src = open_loop_source(modbus_cfg(card.url, stuck_after_s=1), SystemClock())
+
+            def occupy(name: str, on: bool) -> None:
+                assert card is not None
+                card.set_presence(name, on)
+
+            names = {"lane_in": "lane_in", "stop_line": "stop_line"}
+        task = asyncio.create_task(src.run(lane))
+        try:
+            await until(lambda: all(v is False for v in src.presence().values()), what="first read")
+            occupy("lane_in", True)
+            await until(lambda: lane.loops() == [(names["lane_in"], True)], what="occupied")
+            occupy("lane_in", False)
+            await until(lambda: len(lane.loops()) == 2, what="clear")
+            occupy("stop_line", True)
+            await until(lambda: len(lane.faults("stuck_loop")) == 1, what="stuck")
+            occupy("stop_line", False)
+            await until(lambda: not lane.faults()[-1].active, what="unstuck")
+            assert src.health().counters["changes"] >= 4
+        finally:
+            await stopped(task)
+            if card is not None:
+                await card.__aexit__(None, None, None)
 
     run(main())
