@@ -29,14 +29,13 @@ from typing import cast
 from drivers.backends import load_backend
 from drivers.errors import ConfigError
 from drivers.gpio.base import DigitalIO
-from drivers.modbus.client import Backoff, ModbusLink
-from drivers.modbus.line import cycle_time
-from drivers.modbus.poller import Conditions, PollSupervisor, Transition
+from drivers.modbus.poller import Conditions, PollSupervisor
 from drivers.modbus.regmap import Point, PointType, Table, decode, plan_reads
 from edge_agent.clock import Clock, sleep_or_wake
 from edge_agent.config.sensors import AnyLoopsConfig, GpioLoopsConfig, ModbusLoopsConfig
-from edge_agent.domain import DeviceFault, LoopEvent
+from edge_agent.domain import LoopEvent
 from edge_agent.health import DeviceHealth, DeviceState
+from edge_agent.polled import FaultReporter, supervised_link
 from edge_agent.sources import Emit
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ def open_loop_source(
     return cast(LoopSource, cls(cfg, clock, name, io))
 
 
-class LoopSource:
+class LoopSource(FaultReporter):
     """Debounced loop presence changes and loop faults, whatever reads the loops (the backends' base)."""
 
     def __init__(self, cfg: AnyLoopsConfig, clock: Clock, name: str, where: Iterable[str]) -> None:
@@ -113,17 +112,6 @@ class LoopSource:
 
     async def _watch(self) -> None:
         raise NotImplementedError
-
-    # -- reporting -------------------------------------------------------------------------
-    def _report(self, t: Transition | None) -> None:
-        if t is not None and self._emit is not None:
-            self._emit(DeviceFault(self.name, t.kind, t.active, t.detail, self._clock.monotonic()))
-
-    def _comms_down(self, reason: str) -> None:
-        self._report(self._conditions.start("comms", "comms", reason))
-
-    def _comms_up(self) -> None:
-        self._report(self._conditions.end("comms", "answering again"))
 
     # -- samples, debounce, faults -----------------------------------------------------------
     def _sample(self, lp: _Loop, present: bool, t: float) -> None:
@@ -202,16 +190,7 @@ class ModbusLoopSource(LoopSource):
         self._unit = cfg.unit
         self._points = [Point(n, Table(cfg.table), a, PointType.BOOL) for n, a in cfg.addresses.items()]
         self._plan = plan_reads(self._points, max_gap=64)
-        link = ModbusLink(cfg.url, timeout_s=cfg.timeout_s, name=name, counters=self._health.counters)
-        interval = max(cfg.poll_interval_s, cycle_time(self._plan, link.endpoint))
-        self._sup = PollSupervisor(
-            link,
-            interval=interval,
-            fault_after=cfg.fault_after,
-            backoff=Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s),
-            sleep=clock.sleep,
-            now=clock.monotonic,
-        )
+        _, self._sup = supervised_link(name, cfg, self._plan, clock, self._health.counters)
 
     async def _watch(self) -> None:
         assert self._sup is not None

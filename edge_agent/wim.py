@@ -19,15 +19,14 @@ import logging
 import math
 from datetime import UTC, datetime
 
-from drivers.modbus.client import Backoff, ModbusLink
-from drivers.modbus.line import cycle_time
-from drivers.modbus.poller import Conditions, PollSupervisor, Transition
+from drivers.modbus.poller import Conditions
 from drivers.modbus.regmap import Point, Value, decode, encode_value, plan_reads
 from drivers.modbus.wim_map import RECORD_ROLES, STATUS_ROLES, axle_roles
 from edge_agent.clock import Clock
 from edge_agent.config.sensors import ModbusWimConfig
-from edge_agent.domain import DeviceFault, WimRecord
+from edge_agent.domain import WimRecord
 from edge_agent.health import DeviceHealth, DeviceState
+from edge_agent.polled import FaultReporter, supervised_link
 from edge_agent.sources import Emit
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ def _int(v: Value) -> int:
     return int(v) if isinstance(v, int | float | bool) and math.isfinite(float(v)) else 0
 
 
-class WimSource:
+class WimSource(FaultReporter):
     """Polls a WIM controller and emits its vehicle records (an :class:`~edge_agent.sources.EventSource`)."""
 
     def __init__(self, cfg: ModbusWimConfig, clock: Clock, name: str = "wim") -> None:
@@ -56,25 +55,7 @@ class WimSource:
         self._status_plan = plan_reads(status, max_gap=cfg.max_gap)
         self._record_plan = plan_reads(record, max_gap=cfg.max_gap)
         self._ack: Point = self._points["ack"]
-        self._link = ModbusLink(cfg.url, timeout_s=cfg.timeout_s, name=name, counters=self._health.counters)
-        line = cycle_time(self._status_plan, self._link.endpoint)
-        interval = max(cfg.poll_interval_s, line)
-        if interval > cfg.poll_interval_s:
-            log.warning(
-                "%s: poll interval %.3f s is faster than %s can carry; polling every %.3f s",
-                name,
-                cfg.poll_interval_s,
-                self._link.endpoint.line,
-                interval,
-            )
-        self._sup = PollSupervisor(
-            self._link,
-            interval=interval,
-            fault_after=cfg.fault_after,
-            backoff=Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s),
-            sleep=clock.sleep,
-            now=clock.monotonic,
-        )
+        self._link, self._sup = supervised_link(name, cfg, self._status_plan, clock, self._health.counters)
         self._conditions = Conditions()
         self._emit: Emit | None = None
         self._last_sequence: int | None = None
@@ -106,17 +87,6 @@ class WimSource:
         """Poll the controller until cancelled."""
         self._emit = emit
         await self._sup.run(self._poll, self._comms_down, self._comms_up)
-
-    # -- reporting -------------------------------------------------------------------------
-    def _report(self, t: Transition | None) -> None:
-        if t is not None and self._emit is not None:
-            self._emit(DeviceFault(self.name, t.kind, t.active, t.detail, self._clock.monotonic()))
-
-    def _comms_down(self, reason: str) -> None:
-        self._report(self._conditions.start("comms", "comms", reason))
-
-    def _comms_up(self) -> None:
-        self._report(self._conditions.end("comms", "answering again"))
 
     # -- one poll --------------------------------------------------------------------------
     async def _read_status(self) -> dict[str, Value]:
