@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 REPRODUCE = {
-    "plate": "nice -n 19 /tmp/train-venv/bin/python training/train.py --model plate --out models/plate_ocr.tflite "
+    "plate": "nice -n 19 /tmp/train-venv/bin/python training/train.py --model plate --out models/plate_reader.tflite "
     "--train-count {train_samples} --val-count {val_samples} --epochs {epochs}",
     "plate_locator": "nice -n 19 /tmp/train-venv/bin/python training/train_locator.py --out models/plate_locator.tflite "
     "--train-count {train_frames} --val-count {val_frames} --epochs {epochs}",
@@ -28,6 +28,17 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def _previous(m: dict[str, Any]) -> str:
+    """The comparison with the model this one replaced, when it was measured."""
+    prev = m.get("previous_model")
+    if not prev:
+        return ""
+    return (
+        f"\n\nThe model this one replaced ({prev['name']}) reads {_pct(prev['exact'])} of the first {prev['crops']} held-out crops"
+        f" exactly; this one {_pct(prev['this_model_exact'])} ({prev['how']})."
+    )
+
+
 def _reader(m: dict[str, Any], path: Path) -> str:
     i8, f32, seen = m["int8"], m["float"], m["int8_seen_style"]
     rows = "\n".join(
@@ -35,12 +46,14 @@ def _reader(m: dict[str, Any], path: Path) -> str:
         f"{_pct(r['legible_exact_o0_folded'])} | {_pct(r['illegible_false_read'])} |"
         for f, r in m["int8_floors"].items()
     )
-    return f"""# Model card: `plate_ocr.tflite` (licence plate reader)
+    return f"""# Model card: `{path.name}` (licence plate crop reader)
 
-Reads the registration on a crop of a North American licence plate. Shipped with the lane agent;
-run on the CPU by LiteRT (`ai-edge-litert`) or `tflite-runtime` through `drivers/inference.py`, called
-by `edge_agent/recognition_plate.py: PlateReader` (a frame's plate boxes come from
-`plate_locator.tflite`; a crop given directly is read whole).
+Reads the registration on a crop of a North American licence plate. Run on the CPU by LiteRT
+(`ai-edge-litert`) or `tflite-runtime` through `drivers/inference.py`, called by
+`edge_agent/recognition_plate.py: PlateReader` (a frame's plate boxes come from
+`plate_locator.tflite`; a crop given directly is read whole). It replaces the fixed-ROI
+`plate_ocr.tflite` once the agent's plate path opens it (`PlateReader.open`); until then
+`plate_ocr.tflite` stays the default `recognition.plate_model`.
 
 | | |
 |---|---|
@@ -86,7 +99,7 @@ Unseen seeds in the training style: {_pct(seen["legible_exact"])} exact.
 |---|---|---|---|---|---|
 {rows}
 
-`models/{path.stem}.metrics.json` holds every figure written by `training/train.py`.
+`models/{path.stem}.metrics.json` holds every figure written by `training/train.py`.{_previous(m)}
 
 ## Limits
 
@@ -131,7 +144,7 @@ plate. Frames 512 x 288, 640 x 360 and 384 x 288, damaged by `hw_sim/render_dama
 | plate found, best candidate (IoU >= 0.5) | {_pct(f32["recall_top1_iou50"])} | {_pct(i8["recall_top1_iou50"])} |
 | plate found among the top 3 | {_pct(f32["recall_top3_iou50"])} | {_pct(i8["recall_top3_iou50"])} |
 | false candidates per frame (threshold 0.3, top 3) | {f32["false_candidates_per_frame"]:.2f} | {i8["false_candidates_per_frame"]:.2f} |
-
+{_thresholds(m)}
 {i8["frames"]} frames, {i8["plates"]} with a plate. False candidates are harmless when the reader reads them as nothing
 or with low confidence: `PlateReader` keeps the most confident read.
 
@@ -140,6 +153,23 @@ or with low confidence: `PlateReader` keeps the most confident read.
 Trained on renders of truck fronts only; a real lane's camera, mount and vehicles will differ.
 Plates much smaller than 7 % of the frame width (about 90 pixels of a 1280-wide frame) were not trained.
 """
+
+
+def _thresholds(m: dict[str, Any]) -> str:
+    """The int8 model's recall and false candidates at each centre threshold, when measured."""
+    rows = m.get("int8_by_threshold")
+    if not rows:
+        return ""
+    lines = "\n".join(
+        f"| {t} | {_pct(r['recall_top1_iou50'])} | {r['false_candidates_per_frame']:.2f} |"
+        for t, r in rows.items()
+    )
+    return (
+        "\nThe int8 model's centre probabilities sit higher than the float model's (quantisation), so the agent"
+        f" uses threshold {m.get('threshold', 0.3)} (`PlateReader.locator_threshold`; measured with LiteRT on the"
+        " same frames):\n\n"
+        f"| threshold | plate found, best candidate | false candidates per frame |\n|---|---|---|\n{lines}\n"
+    )
 
 
 def write_card(metrics_path: Path) -> Path:

@@ -57,10 +57,13 @@ def _data_key() -> str:
     return h.hexdigest()[:12]
 
 
-def load_or_make(name: str, count: int, seed: int, augment: bool, data_dir: Path, workers: int
-                 ) -> tuple[np.ndarray, list[str]]:
-    """A synthetic set, cached under ``data_dir`` by its parameters and the renderer's source hash."""
-    path = data_dir / f"{name}-{count}-{seed}-{'aug' if augment else 'clean'}-{_data_key()}.npz"
+def load_or_make(name: str, count: int, seed: int, augment: bool, data_dir: Path, workers: int,
+                 key: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """A synthetic set, cached under ``data_dir`` by its parameters and the renderer's source hash.
+
+    ``key`` names a cache made by an earlier revision of the renderer (reuse it knowingly).
+    """
+    path = data_dir / f"{name}-{count}-{seed}-{'aug' if augment else 'clean'}-{key or _data_key()}.npz"
     if path.is_file():
         d = np.load(path)
         return d["x"], [str(s) for s in d["y"]]
@@ -109,8 +112,9 @@ def train(name: str, xs: np.ndarray, labels: list[str], val: tuple[np.ndarray, l
 
     rng = np.random.default_rng(seed)
     t_train = time.perf_counter()
+    last = 0.0
     for epoch in range(epochs):
-        if time.perf_counter() - t_train > max_train_s:
+        if time.perf_counter() - t_train + last > max_train_s:  # the next epoch would overrun
             print(f"stopping after {epoch} epochs: --max-train-s reached", flush=True)
             break
         t0 = time.perf_counter()
@@ -120,6 +124,11 @@ def train(name: str, xs: np.ndarray, labels: list[str], val: tuple[np.ndarray, l
             sel = order[b * batch : (b + 1) * batch]
             x = xs[sel].astype(np.float32)[..., None] / 255.0
             total += float(step(tf.constant(x), tf.constant(dense[sel]), tf.constant(lengths[sel])))
+            if b % 100 == 99:
+                rate = (b + 1) * batch / (time.perf_counter() - t0)
+                mean = total / (b + 1)
+                print(f"  step {b + 1}/{steps_per_epoch} loss {mean:.4f} ({rate:.0f} samples/s)", flush=True)
+        last = time.perf_counter() - t0
         acc = exact_match(lambda x: tf.nn.softmax(model(x, training=False)).numpy(), *val)
         print(f"epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} "
               f"val exact {acc['legible_exact']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -233,6 +242,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="default: the shipped model's")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--max-train-s", type=float, default=float("inf"), help="stop starting epochs after")
+    ap.add_argument("--data-key", default=None, help="reuse the cached data sets made under this key")
     ap.add_argument("--smoke", action="store_true", help="a tiny run (< 1 min): the pipeline works")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--workers", type=int, default=2)
@@ -245,9 +255,10 @@ def main() -> None:
     if a.smoke:
         a.train_count, a.val_count, a.epochs, a.batch, a.workers = 512, 96, 2, 32, 1
     t_start = time.perf_counter()
-    xs, labels = load_or_make(a.model, a.train_count, TRAIN_SEED, True, a.data_dir, a.workers)
-    val = load_or_make(a.model, a.val_count, VAL_SEED, False, a.data_dir, a.workers)
-    seen = load_or_make(a.model, max(64, a.val_count // 3), SEEN_SEED, True, a.data_dir, a.workers)
+    k = a.data_key
+    xs, labels = load_or_make(a.model, a.train_count, TRAIN_SEED, True, a.data_dir, a.workers, k)
+    val = load_or_make(a.model, a.val_count, VAL_SEED, False, a.data_dir, a.workers, k)
+    seen = load_or_make(a.model, max(64, a.val_count // 3), SEEN_SEED, True, a.data_dir, a.workers, k)
     epochs = a.epochs or synth.SHAPES[a.model].epochs
     model = train(a.model, xs, labels, val, epochs, a.batch, a.seed, a.max_train_s)
     float_metrics = exact_match(lambda x: tf.nn.softmax(model(x, training=False)).numpy(), *val)

@@ -91,6 +91,20 @@ def synthesise(count: int, seed: int, held_out: bool, workers: int) -> tuple[np.
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def cached(
+    data_dir: Path, count: int, seed: int, held_out: bool, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`synthesise`, cached in ``data_dir`` by count, seed, style (delete after a renderer change)."""
+    path = data_dir / f"locator-{count}-{seed}-{'held' if held_out else 'train'}.npz"
+    if path.is_file():
+        d = np.load(path)
+        return d["x"], d["boxes"]
+    xs, boxes = synthesise(count, seed, held_out, workers)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, x=xs, boxes=boxes)
+    return xs, boxes
+
+
 def targets(boxes: np.ndarray) -> np.ndarray:
     """Per-cell targets (n, ch, cw, 4): centre heat, log w, log h (cells), and the size-loss weight."""
     ch, cw = LOCATOR_INPUT[0] // STRIDE, LOCATOR_INPUT[1] // STRIDE
@@ -233,6 +247,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-train-s", type=float, default=float("inf"))
+    ap.add_argument("--data-dir", type=Path, default=Path.home() / ".cache" / "lane-ocr-data")
+    ap.add_argument("--synth-only", action="store_true", help="render and cache the frames, then stop")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
@@ -240,9 +256,11 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     t_start = time.perf_counter()
-    xs, boxes = synthesise(a.train_count, TRAIN_SEED, False, a.workers)
-    vx, vboxes = synthesise(a.val_count, VAL_SEED, True, a.workers)
-    print(f"synthesised {len(xs)} + {len(vx)} frames in {time.perf_counter() - t_start:.0f} s", flush=True)
+    xs, boxes = cached(a.data_dir, a.train_count, TRAIN_SEED, False, a.workers)
+    vx, vboxes = cached(a.data_dir, a.val_count, VAL_SEED, True, a.workers)
+    print(f"{len(xs)} + {len(vx)} frames ready in {time.perf_counter() - t_start:.0f} s", flush=True)
+    if a.synth_only:
+        return
     ys = targets(boxes)
     tf.keras.utils.set_random_seed(a.seed)
     model = build()
@@ -262,8 +280,10 @@ def main() -> None:
     rng = np.random.default_rng(a.seed)
     t_train = time.perf_counter()
     epochs = 0
+    last = 0.0
     for epoch in range(a.epochs):
-        if time.perf_counter() - t_train > a.max_train_s:
+        if time.perf_counter() - t_train + last > a.max_train_s:  # the next epoch would overrun
+            print(f"stopping after {epoch} epochs: --max-train-s reached", flush=True)
             break
         t0 = time.perf_counter()
         order = rng.permutation(len(xs))
@@ -278,6 +298,7 @@ def main() -> None:
                 y = ys[sel]
             total += float(step(tf.constant(np.ascontiguousarray(x)), tf.constant(y)))
         epochs += 1
+        last = time.perf_counter() - t0
         print(
             f"epoch {epoch + 1}/{a.epochs}: loss {total / max(1, steps):.4f} "
             f"({time.perf_counter() - t0:.0f} s)",
