@@ -18,8 +18,8 @@ is kept so callers can count how close it came.
 The reader (``models/plate_reader.tflite``; localiser ``models/plate_locator.tflite``) takes the
 crop as grey 64 x 128 (:func:`edge_agent.recognition.preprocess_crop`) and emits 32 steps of CTC
 probabilities over ``0-9A-Z`` + blank, decoded greedily (:func:`edge_agent.recognition.ctc_greedy`);
-the confidence is the weakest character's probability. Image files are hostile input: :func:`load_image` bounds their
-bytes and pixels before decoding and names what was wrong.
+the confidence is the weakest character's probability. Image files are hostile input:
+:func:`load_image` bounds their bytes and pixels before decoding and names what was wrong.
 """
 
 from __future__ import annotations
