@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Coroutine, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -42,6 +42,7 @@ from edge_agent.uplink.commands import (
     RateLimitedLog,
     ReplayLogLike,
 )
+from edge_agent.uplink.drain import Drainer
 from edge_agent.uplink.intake import CommandIntake
 from edge_agent.uplink.link import Broker, LinkError, LinkRefusedError, Session
 from edge_agent.uplink.reporting import HealthProvider, HealthReporter
@@ -50,9 +51,6 @@ from edge_agent.uplink.topics import Topics
 log = logging.getLogger(__name__)
 
 _AVAILABILITY_TOKEN = -1
-_MEMORY_TOKEN = -2  # messages the store could not take, published from memory (best effort, QoS 1)
-MEMORY_QUEUE = 64
-"""Messages kept in memory while the store refuses writes (a storage fault must still reach central)."""
 _DEFAULT_PRIORITY = {
     "passage": Priority.DECISION,
     "fault": Priority.DECISION,
@@ -99,14 +97,11 @@ class Uplink:
         self._session: Session | None = None
         self._broker: Broker | None = None
         self._connection_id = new_id()
-        self._wake = asyncio.Event()
         self._connected_event = asyncio.Event()
-        self._inflight: dict[int, int] = {}  # seq -> priority, awaiting PUBACK on the current session
-        self._acked: set[int] = set()  # acknowledged, delete not yet committed
-        self._deferred: set[int] = set()  # PUBACK with a failure reason: retried on the next session
         self._avail_ack: asyncio.Future[bool] | None = None
-        self._tokens = float(cfg.replay_burst)
-        self._token_time = time.monotonic()
+        self.drainer = Drainer(
+            cfg, outbox, counters=self.counters, rlog=self._rlog, on_flushed=self._check_quota
+        )
         self.reporter = HealthReporter(
             cfg,
             site_id=site_id,
@@ -124,10 +119,9 @@ class Uplink:
             store=store,
             outbox=outbox,
             counters=self.counters,
-            fallback=self._remember,
+            fallback=self.drainer.remember,
             kick=self.kick,
         )
-        self._memory: deque[tuple[str, bytes]] = deque(maxlen=MEMORY_QUEUE)  # (topic, payload)
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -154,7 +148,7 @@ class Uplink:
 
     def kick(self) -> None:
         """Wake the drainer: call after enqueueing outside :meth:`emit` (e.g. after a journal commit)."""
-        self._wake.set()
+        self.drainer.wake()
         self._check_quota()
 
     def register_command(self, name: str, handler: CommandHandler) -> None:
@@ -185,18 +179,9 @@ class Uplink:
                 coalesce=kind == "health",
             )
         except StoreError as exc:
-            self._remember(self.topics(kind), body, f"{kind} {mid}: {exc}")
+            self.drainer.remember(self.topics(kind), body, f"{kind} {mid}: {exc}")
         self.kick()
         return mid
-
-    def _remember(self, topic: str, body: bytes, what: str) -> None:
-        """The store refused a message: keep it in memory and publish it from there (bounded)."""
-        if len(self._memory) == self._memory.maxlen:
-            self.counters["memory_dropped"] += 1
-        self._memory.append((topic, body))
-        self.counters["memory_queued"] += 1
-        self._rlog.warning("memory", "uplink: store refused a message, sending it from memory (%s)", what)
-        self._wake.set()
 
     async def publish_health(self) -> None:
         """Queue a health message now (coalesced: only the latest waits while offline)."""
@@ -230,7 +215,7 @@ class Uplink:
         """Wait until the outbox is empty and nothing is in flight; False after ``limit_s`` seconds."""
         deadline = time.monotonic() + limit_s
         while True:
-            if not self._inflight and not self._acked and await self.outbox.pending_count() == 0:
+            if self.drainer.idle and await self.outbox.pending_count() == 0:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -263,7 +248,7 @@ class Uplink:
         self._closed = True
         self._closing = True
         self._closing_event.set()
-        self._wake.set()
+        self.drainer.wake()
         session = self._session
         if session is not None and not session.lost.is_set():
             await self._graceful(session)
@@ -273,7 +258,7 @@ class Uplink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(Exception):
-            await self._flush_acked()
+            await self.drainer.flush_acked()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -281,12 +266,15 @@ class Uplink:
 
     async def _graceful(self, session: Session) -> None:
         deadline = time.monotonic() + self.cfg.close_grace_s
-        while self._inflight and not session.lost.is_set() and (left := deadline - time.monotonic()) > 0:
-            self._wake.clear()
+        woken = self.drainer.woken
+        while (
+            self.drainer.inflight and not session.lost.is_set() and (left := deadline - time.monotonic()) > 0
+        ):
+            woken.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), left)
+                await asyncio.wait_for(woken.wait(), left)
         with contextlib.suppress(Exception):
-            await self._flush_acked()
+            await self.drainer.flush_acked()
         ok = await self._publish_availability(session, online=False, reason="shutdown", wait_s=1.0)
         if not ok:
             log.warning("uplink: 'offline' availability not acknowledged before disconnect")
@@ -363,8 +351,7 @@ class Uplink:
         self.counters["connects"] += 1
         self._set_health(DeviceState.UP, f"connected to {session.broker.url} (MQTT {self.cfg.protocol})")
         log.info("uplink: connected to %s as %s", session.broker.url, self.client_id)
-        self._inflight.clear()
-        self._deferred.clear()
+        self.drainer.new_session()
         granted, why = await session.subscribe(self.topics("command"), self.cfg.connect_timeout_s)
         if not granted:
             self.counters["subscribe_failures"] += 1
@@ -376,7 +363,7 @@ class Uplink:
         await self._publish_availability(session, online=True, reason="connected", wait_s=0)
         self._connected_event.set()
         self.connected_since = self.clock.utcnow()
-        drainer = asyncio.create_task(self._drain(session), name="uplink-drain")
+        drainer = asyncio.create_task(self.drainer.drain(session, lambda: self._closing), name="uplink-drain")
         try:
             await session.lost.wait()
         finally:
@@ -385,8 +372,7 @@ class Uplink:
             drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drainer
-            unacked = len(self._inflight)
-            self._inflight.clear()
+            unacked = self.drainer.session_lost()
             if not self._closing:
                 self.counters["disconnects"] += 1
                 self.counters["resend_after_reconnect"] += unacked
@@ -402,7 +388,7 @@ class Uplink:
                 await session.close()
                 self._session = None
             with contextlib.suppress(Exception):
-                await self._flush_acked()
+                await self.drainer.flush_acked()
 
     async def _publish_availability(
         self, session: Session, *, online: bool, reason: Any, wait_s: float
@@ -435,92 +421,12 @@ class Uplink:
             self._health.last_ok_mono = self.clock.monotonic()
 
     # -- delivery ----------------------------------------------------------------------------------
-    async def _drain(self, session: Session) -> None:
-        window = self.cfg.inflight
-        flush_at = max(1, window // 2)  # deletes are batched: one commit per half window of PUBACKs
-        while not session.lost.is_set() and not self._closing:
-            self._wake.clear()
-            progressed = False
-            exhausted = False
-            while self._memory and not session.lost.is_set():
-                topic, body = self._memory[0]
-                if not session.publish(_MEMORY_TOKEN, topic, body):
-                    return
-                self._memory.popleft()
-                self.counters["published_from_memory"] += 1
-                progressed = True
-            free = window - len(self._inflight)
-            if free > 0:
-                batch = await self.outbox.next_batch(
-                    free, exclude=set(self._inflight) | self._acked | self._deferred
-                )
-                exhausted = len(batch) < free
-                for msg in batch:
-                    await self._pace()
-                    if session.lost.is_set() or self._closing:
-                        return
-                    self._inflight[msg.seq] = msg.priority
-                    if not session.publish(
-                        msg.seq,
-                        msg.topic,
-                        msg.payload,
-                        qos=msg.qos,
-                        retain=msg.retain,
-                        correlation=msg.correlation,
-                    ):
-                        self._inflight.pop(msg.seq, None)
-                        return  # the link is going; the next session resends
-                    self.counters["published"] += 1
-                    progressed = True
-            if self._acked and (exhausted or len(self._acked) >= flush_at):
-                await self._flush_acked()
-                progressed = True
-            if not progressed:
-                await self._wake.wait()
-
-    async def _pace(self) -> None:
-        rate = self.cfg.replay_rate_per_s
-        if rate <= 0:
-            return
-        now = time.monotonic()
-        self._tokens = min(float(self.cfg.replay_burst), self._tokens + (now - self._token_time) * rate)
-        self._token_time = now
-        if self._tokens < 1.0:
-            self.counters["paced"] += 1
-            await asyncio.sleep((1.0 - self._tokens) / rate)
-            self._tokens = 1.0
-            self._token_time = time.monotonic()
-        self._tokens -= 1.0
-
     def _on_ack(self, token: int, ok: bool, reason: str) -> None:
         if token == _AVAILABILITY_TOKEN:
             if self._avail_ack is not None and not self._avail_ack.done():
                 self._avail_ack.set_result(ok)
             return
-        if token == _MEMORY_TOKEN:
-            return
-        if self._inflight.pop(token, None) is None:
-            return  # from a session already given up: the row is resent anyway
-        if ok:
-            self._acked.add(token)
-            self.counters["acked"] += 1
-        else:
-            self._deferred.add(token)
-            self.counters["puback_failures"] += 1
-            log.warning("uplink: broker refused message seq %d: %s (retried after reconnect)", token, reason)
-        self._wake.set()
-
-    async def _flush_acked(self) -> None:
-        if not self._acked:
-            return
-        done = set(self._acked)
-        try:
-            await self.outbox.mark_delivered(done)
-        except StoreError as exc:  # kept as acknowledged (not resent on this session); retried later
-            self._rlog.warning("mark_delivered", "uplink: cannot delete delivered messages yet: %s", exc)
-            return
-        self._acked -= done
-        self._check_quota()
+        self.drainer.on_ack(token, ok, reason)
 
     # -- storage alarm -------------------------------------------------------------------------------
     def _check_quota(self) -> None:
