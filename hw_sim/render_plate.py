@@ -17,6 +17,7 @@ sees (:data:`BACKGROUNDS_HELD_OUT`, :data:`hw_sim.render_fonts.REGISTRATION_HELD
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,103 @@ def _luma(c: Rgb) -> float:
 # ------------------------------------------------------------------------------------------ pictures
 
 
+Tint = Callable[[], Rgb]
+
+
+def _gradient(
+    d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint
+) -> None:
+    top, bottom = tint(), tint()
+    vertical = rng.random() < 0.7
+    n = h if vertical else w
+    for i in range(n):
+        c = _mix(top, bottom, i / max(1, n - 1))
+        d.line((0, i, w, i) if vertical else (i, 0, i, h), fill=c)
+
+
+def _mountains(
+    d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint
+) -> None:
+    sky = tint()
+    d.rectangle((0, 0, w, h), fill=sky)
+    for layer in range(int(rng.integers(1, 4))):
+        pts: list[tuple[float, float]] = [(0, h)]
+        y_base = h * rng.uniform(0.45, 0.85)
+        for x in np.linspace(0, w, int(rng.integers(4, 9))):
+            pts.append((float(x), float(y_base - rng.uniform(0, h * 0.35))))
+        pts.append((w, h))
+        d.polygon(pts, fill=_mix(tint(), base, 0.2 * layer))
+
+
+def _skyline(d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint) -> None:
+    d.rectangle((0, 0, w, h), fill=tint())
+    x = 0.0
+    ground = h * rng.uniform(0.6, 0.95)
+    colour = tint()
+    while x < w:
+        bw = w * rng.uniform(0.03, 0.09)
+        d.rectangle((x, ground - h * rng.uniform(0.1, 0.5), x + bw, h), fill=colour)
+        x += bw * rng.uniform(1.0, 1.6)
+
+
+def _sun(d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint) -> None:
+    cx, cy, r = w * rng.uniform(0.2, 0.8), h * rng.uniform(0.2, 0.7), h * rng.uniform(0.15, 0.45)
+    colour = tint()
+    for k in range(int(rng.integers(0, 14))):
+        a = k * np.pi / 7
+        d.line((cx, cy, cx + np.cos(a) * w, cy + np.sin(a) * w), fill=colour, width=int(rng.integers(2, 8)))
+    d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+
+
+def _emblem(d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint) -> None:
+    cx, cy, r = w * rng.uniform(0.3, 0.7), h * rng.uniform(0.35, 0.65), h * rng.uniform(0.25, 0.6)
+    sides = int(rng.integers(3, 9))
+    star = rng.random() < 0.5
+    pts = []
+    for k in range(sides * (2 if star else 1)):
+        rr = r * (0.45 if star and k % 2 else 1.0)
+        a = k * np.pi / (sides if star else sides / 2) - np.pi / 2
+        pts.append((cx + rr * np.cos(a), cy + rr * np.sin(a)))
+    d.polygon(pts, fill=tint(), outline=tint())
+
+
+def _bands(d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint) -> None:
+    for _ in range(int(rng.integers(1, 4))):
+        y0 = h * rng.uniform(0, 0.9)
+        d.rectangle((0, y0, w, y0 + h * rng.uniform(0.05, 0.22)), fill=tint())
+
+
+def _waves(d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint) -> None:
+    colour = tint()
+    for k in range(int(rng.integers(2, 6))):
+        phase, amp, y0 = rng.uniform(0, 6.3), h * rng.uniform(0.03, 0.12), h * rng.uniform(0.2, 1.0)
+        xs = np.linspace(0, w, 40)
+        crest: list[tuple[float, float]] = [
+            (float(x), float(y0 + amp * np.sin(x / w * 6.3 * (k + 1) + phase))) for x in xs
+        ]
+        d.polygon([(0, h), *crest, (w, h)], fill=_mix(colour, base, 0.2 * k))
+
+
+def _dots(d: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, base: Rgb, tint: Tint) -> None:
+    colour = tint()
+    for _ in range(int(rng.integers(10, 60))):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1, h * 0.08)
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+
+
+PAINTERS: dict[str, Callable[[ImageDraw.ImageDraw, np.random.Generator, int, int, Rgb, Tint], None]] = {
+    "gradient": _gradient,
+    "mountains": _mountains,
+    "skyline": _skyline,
+    "sun": _sun,
+    "emblem": _emblem,
+    "bands": _bands,
+    "waves": _waves,
+    "dots": _dots,
+}
+"""Background family -> the painter that draws it (``flat`` paints nothing over the base)."""
+
+
 def _background(rng: np.random.Generator, family: str, w: int, h: int, base: Rgb) -> Image.Image:
     """The plate's ground: ``family`` painted around ``base``, kept within reach of the base's lightness."""
     img = Image.new("RGB", (w, h), base)
@@ -108,69 +206,9 @@ def _background(rng: np.random.Generator, family: str, w: int, h: int, base: Rgb
         c = _rgb(rng, 0, 256)
         return _mix(base, c, strength)
 
-    if family == "gradient":
-        top, bottom = tint(), tint()
-        vertical = rng.random() < 0.7
-        n = h if vertical else w
-        for i in range(n):
-            c = _mix(top, bottom, i / max(1, n - 1))
-            d.line((0, i, w, i) if vertical else (i, 0, i, h), fill=c)
-    elif family == "mountains":
-        sky = tint()
-        d.rectangle((0, 0, w, h), fill=sky)
-        for layer in range(int(rng.integers(1, 4))):
-            pts: list[tuple[float, float]] = [(0, h)]
-            y_base = h * rng.uniform(0.45, 0.85)
-            for x in np.linspace(0, w, int(rng.integers(4, 9))):
-                pts.append((float(x), float(y_base - rng.uniform(0, h * 0.35))))
-            pts.append((w, h))
-            d.polygon(pts, fill=_mix(tint(), base, 0.2 * layer))
-    elif family == "skyline":
-        d.rectangle((0, 0, w, h), fill=tint())
-        x = 0.0
-        ground = h * rng.uniform(0.6, 0.95)
-        colour = tint()
-        while x < w:
-            bw = w * rng.uniform(0.03, 0.09)
-            d.rectangle((x, ground - h * rng.uniform(0.1, 0.5), x + bw, h), fill=colour)
-            x += bw * rng.uniform(1.0, 1.6)
-    elif family == "sun":
-        cx, cy, r = w * rng.uniform(0.2, 0.8), h * rng.uniform(0.2, 0.7), h * rng.uniform(0.15, 0.45)
-        colour = tint()
-        for k in range(int(rng.integers(0, 14))):
-            a = k * np.pi / 7
-            d.line(
-                (cx, cy, cx + np.cos(a) * w, cy + np.sin(a) * w), fill=colour, width=int(rng.integers(2, 8))
-            )
-        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-    elif family == "emblem":
-        cx, cy, r = w * rng.uniform(0.3, 0.7), h * rng.uniform(0.35, 0.65), h * rng.uniform(0.25, 0.6)
-        sides = int(rng.integers(3, 9))
-        star = rng.random() < 0.5
-        pts = []
-        for k in range(sides * (2 if star else 1)):
-            rr = r * (0.45 if star and k % 2 else 1.0)
-            a = k * np.pi / (sides if star else sides / 2) - np.pi / 2
-            pts.append((cx + rr * np.cos(a), cy + rr * np.sin(a)))
-        d.polygon(pts, fill=tint(), outline=tint())
-    elif family == "bands":
-        for _ in range(int(rng.integers(1, 4))):
-            y0 = h * rng.uniform(0, 0.9)
-            d.rectangle((0, y0, w, y0 + h * rng.uniform(0.05, 0.22)), fill=tint())
-    elif family == "waves":
-        colour = tint()
-        for k in range(int(rng.integers(2, 6))):
-            phase, amp, y0 = rng.uniform(0, 6.3), h * rng.uniform(0.03, 0.12), h * rng.uniform(0.2, 1.0)
-            xs = np.linspace(0, w, 40)
-            crest: list[tuple[float, float]] = [
-                (float(x), float(y0 + amp * np.sin(x / w * 6.3 * (k + 1) + phase))) for x in xs
-            ]
-            d.polygon([(0, h), *crest, (w, h)], fill=_mix(colour, base, 0.2 * k))
-    elif family == "dots":
-        colour = tint()
-        for _ in range(int(rng.integers(10, 60))):
-            cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1, h * 0.08)
-            d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+    painter = PAINTERS.get(family)
+    if painter is not None:
+        painter(d, rng, w, h, base, tint)
     if not light or rng.random() < 0.5:
         return img
     return img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 1.5))))

@@ -57,6 +57,52 @@ def _text(d: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, spec: Font
     d.text(xy, text, font=fonts.load(spec, max(6, int(size))), fill=fill)
 
 
+def _grille(
+    d: ImageDraw.ImageDraw,
+    r_scene: np.random.Generator,
+    size: tuple[int, int],
+    cx: float,
+    cw: float,
+    ch: float,
+    glass_bottom: float,
+    cab_top: float,
+    face: FontSpec | None,
+) -> None:
+    """The cab's grille and the maker's badge (rings, an oval, a word): text the localiser must refuse."""
+    w, h = size
+    gx0, gx1 = cx - cw * r_scene.uniform(0.18, 0.3), cx + cw * r_scene.uniform(0.18, 0.3)
+    gy0, gy1 = glass_bottom + ch * 0.08, cab_top + ch * r_scene.uniform(0.62, 0.72)
+    chrome = _rgb(r_scene, 20, 230)
+    d.rectangle((gx0, gy0, gx1, gy1), fill=chrome)
+    bars = int(r_scene.integers(4, 14))
+    vertical = r_scene.random() < 0.4
+    for i in range(bars):
+        t = (i + 0.5) / bars
+        if vertical:
+            x = gx0 + (gx1 - gx0) * t
+            d.line((x, gy0, x, gy1), fill=_shade(chrome, 0.5), width=max(1, int(w / 300)))
+        else:
+            y = gy0 + (gy1 - gy0) * t
+            d.line((gx0, y, gx1, y), fill=_shade(chrome, 0.5), width=max(1, int(h / 200)))
+    if r_scene.random() < 0.8:  # the maker's badge: rings, an oval, a word
+        bw = (gx1 - gx0) * r_scene.uniform(0.2, 0.45)
+        by = gy0 + (gy1 - gy0) * r_scene.uniform(0.05, 0.4)
+        if r_scene.random() < 0.3:
+            for k in range(int(r_scene.integers(2, 5))):
+                rr = bw * 0.18
+                bx = cx - bw / 2 + k * rr * 1.5
+                d.ellipse(
+                    (bx, by, bx + 2 * rr, by + 2 * rr), outline=(200, 200, 200), width=max(1, int(rr / 4))
+                )
+        else:
+            d.rounded_rectangle(
+                (cx - bw / 2, by, cx + bw / 2, by + bw * 0.3), radius=int(bw * 0.1), fill=(190, 190, 195)
+            )
+            _text(
+                d, (cx - bw * 0.4, by + bw * 0.03), str(r_scene.choice(BADGES)), face, bw * 0.2, (30, 30, 30)
+            )
+
+
 def truck_front(
     rng: np.random.Generator,
     size: tuple[int, int],
@@ -109,38 +155,7 @@ def truck_front(
             ch * 0.06,
             ink,
         )
-    # grille and badge
-    gx0, gx1 = cx - cw * r_scene.uniform(0.18, 0.3), cx + cw * r_scene.uniform(0.18, 0.3)
-    gy0, gy1 = glass_bottom + ch * 0.08, cab[1] + ch * r_scene.uniform(0.62, 0.72)
-    chrome = _rgb(r_scene, 20, 230)
-    d.rectangle((gx0, gy0, gx1, gy1), fill=chrome)
-    bars = int(r_scene.integers(4, 14))
-    vertical = r_scene.random() < 0.4
-    for i in range(bars):
-        t = (i + 0.5) / bars
-        if vertical:
-            x = gx0 + (gx1 - gx0) * t
-            d.line((x, gy0, x, gy1), fill=_shade(chrome, 0.5), width=max(1, int(w / 300)))
-        else:
-            y = gy0 + (gy1 - gy0) * t
-            d.line((gx0, y, gx1, y), fill=_shade(chrome, 0.5), width=max(1, int(h / 200)))
-    if r_scene.random() < 0.8:  # the maker's badge: rings, an oval, a word
-        bw = (gx1 - gx0) * r_scene.uniform(0.2, 0.45)
-        by = gy0 + (gy1 - gy0) * r_scene.uniform(0.05, 0.4)
-        if r_scene.random() < 0.3:
-            for k in range(int(r_scene.integers(2, 5))):
-                rr = bw * 0.18
-                bx = cx - bw / 2 + k * rr * 1.5
-                d.ellipse(
-                    (bx, by, bx + 2 * rr, by + 2 * rr), outline=(200, 200, 200), width=max(1, int(rr / 4))
-                )
-        else:
-            d.rounded_rectangle(
-                (cx - bw / 2, by, cx + bw / 2, by + bw * 0.3), radius=int(bw * 0.1), fill=(190, 190, 195)
-            )
-            _text(
-                d, (cx - bw * 0.4, by + bw * 0.03), str(r_scene.choice(BADGES)), face, bw * 0.2, (30, 30, 30)
-            )
+    _grille(d, r_scene, (w, h), cx, cw, ch, glass_bottom, cab[1], face)
     for side in (-1, 1):  # headlights
         hx = cx + side * cw * r_scene.uniform(0.32, 0.42)
         hy = cab[1] + ch * r_scene.uniform(0.6, 0.7)
