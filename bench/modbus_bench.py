@@ -41,8 +41,11 @@ def _devices(conn: Any) -> None:
     from hw_sim.modbus_wim import WimController
 
     async def main() -> None:
-        wims = [WimController(), WimController(transport="rtu", baud=9600),
-                WimController(transport="rtu", baud=115200)]
+        wims = [
+            WimController(),
+            WimController(transport="rtu", baud=9600),
+            WimController(transport="rtu", baud=115200),
+        ]
         card = LoopCard()
         for w in wims:
             await w.__aenter__()
@@ -109,12 +112,18 @@ async def bench(seconds: float, urls: list[str]) -> dict[str, Any]:
     for name, url in (("rtu_9600", rtu_9600), ("rtu_115200", rtu_115200)):
         ceiling = 1 / cycle_time(PLAN, parse_url(url))
         rate = await _link_rate(url, seconds)
-        out[name] = {"ceiling_hz": round(ceiling, 1), "achieved_hz": round(rate, 1),
-                     "ratio": round(rate / ceiling, 3)}
+        out[name] = {
+            "ceiling_hz": round(ceiling, 1),
+            "achieved_hz": round(rate, 1),
+            "ratio": round(rate / ceiling, 3),
+        }
     agent = await _link_rate(wim_tcp, seconds)
     bare = await _bare_tcp_rate(wim_tcp, seconds)
-    out["tcp"] = {"bare_pymodbus_hz": round(bare, 1), "agent_link_hz": round(agent, 1),
-                  "ratio": round(agent / bare, 3)}
+    out["tcp"] = {
+        "bare_pymodbus_hz": round(bare, 1),
+        "agent_link_hz": round(agent, 1),
+        "ratio": round(agent / bare, 3),
+    }
     out["agent_cpu"] = await _agent_cpu(wim_tcp, loops_tcp, seconds)
     return out
 

@@ -36,7 +36,7 @@ def bench_parser(frames: int = 200_000) -> None:
         t0 = time.perf_counter()
         n = 0
         for i in range(0, len(stream), 4096):
-            got = p.feed(stream[i:i + 4096])
+            got = p.feed(stream[i : i + 4096])
             n += len(got)
             if decode:
                 for f in got:
@@ -76,10 +76,12 @@ async def bench_end_to_end(seconds: float, tags: int, baud: int | None) -> None:
     ceiling = line / (report * 10)
     with_rounds = line / ((report * tags + end) * 10) * tags
     label = f"paced at {baud} baud" if baud else "unpaced pty      "
-    print(f"end to end {label}: {rate:8,.0f} reads/s | line ceiling {ceiling:6,.0f} reads/s "
-          f"({report}-byte reports x 10 bits / {line} baud) -> ratio {rate / ceiling:5.2f} "
-          f"| ceiling with round-end frames ({tags} tags/round) {with_rounds:6,.0f} "
-          f"-> ratio {rate / with_rounds:5.2f}")
+    print(
+        f"end to end {label}: {rate:8,.0f} reads/s | line ceiling {ceiling:6,.0f} reads/s "
+        f"({report}-byte reports x 10 bits / {line} baud) -> ratio {rate / ceiling:5.2f} "
+        f"| ceiling with round-end frames ({tags} tags/round) {with_rounds:6,.0f} "
+        f"-> ratio {rate / with_rounds:5.2f}"
+    )
 
 
 def main() -> None:

@@ -43,8 +43,9 @@ class Inference(Protocol):
         ...
 
 
-def load_runtime(modules: tuple[str, ...] = RUNTIMES, import_module: Importer = importlib.import_module
-                 ) -> tuple[str, Any]:
+def load_runtime(
+    modules: tuple[str, ...] = RUNTIMES, import_module: Importer = importlib.import_module
+) -> tuple[str, Any]:
     """The first importable runtime of ``modules`` as ``(module name, Interpreter class)``."""
     errors: list[str] = []
     for name in modules:
@@ -124,8 +125,9 @@ class TfliteModel:
         self._interp = None
 
 
-def quantise(x: npt.NDArray[np.floating[Any]], dtype: np.dtype[Any], q: tuple[float, int] | None
-             ) -> npt.NDArray[Any]:
+def quantise(
+    x: npt.NDArray[np.floating[Any]], dtype: np.dtype[Any], q: tuple[float, int] | None
+) -> npt.NDArray[Any]:
     """``x`` as the model's input type: ``clip(round(x / scale) + zero_point)`` for integer inputs."""
     if q is None:
         return x.astype(dtype, copy=False)

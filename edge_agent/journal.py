@@ -42,8 +42,6 @@ CREATE INDEX IF NOT EXISTS passage_confirmed ON passage (confirmed_at);
 PASSAGE_SCHEMA = "lane.passage/1"
 
 
-
-
 def passage_payload(
     p: Passage, *, site_id: str, lane_id: str, decided_at: datetime, latency_ms: float
 ) -> dict[str, Any]:

@@ -37,8 +37,6 @@ CREATE TABLE IF NOT EXISTS liveness (
 """
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Gap:
     """The interval the lane was not watched."""

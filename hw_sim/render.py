@@ -197,8 +197,13 @@ def _fit_font(path: Path | None, text: str, max_w: float, max_h: float) -> Font:
     return load_font(path, 6)
 
 
-def _draw_centered(d: ImageDraw.ImageDraw, box: tuple[float, float, float, float], text: str,
-                   font: Font, fill: tuple[int, int, int]) -> None:
+def _draw_centered(
+    d: ImageDraw.ImageDraw,
+    box: tuple[float, float, float, float],
+    text: str,
+    font: Font,
+    fill: tuple[int, int, int],
+) -> None:
     x0, y0, x1, y1 = _text_size(font, text)
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     d.text((cx - (x0 + x1) / 2, cy - (y0 + y1) / 2), text, font=font, fill=fill)
@@ -230,8 +235,12 @@ def _plate(
     plate = Image.new("RGB", (pw_i, ph_i), _colour(rng, 205, 256))
     d = ImageDraw.Draw(plate)
     if rng.random() < 0.6:
-        d.rounded_rectangle((1, 1, pw_i - 2, ph_i - 2), radius=max(1, ph_i // 10),
-                            outline=_colour(rng, 0, 90), width=max(1, ph_i // 30))
+        d.rounded_rectangle(
+            (1, 1, pw_i - 2, ph_i - 2),
+            radius=max(1, ph_i // 10),
+            outline=_colour(rng, 0, 90),
+            width=max(1, ph_i // 30),
+        )
     accent = _colour(rng, 0, 150)
     if rng.random() < 0.7:
         font = _fit_font(fonts[int(rng.integers(len(fonts)))], str(rng.choice(_LEGENDS)), pw * 0.6, ph * 0.15)
@@ -244,8 +253,9 @@ def _plate(
         cut = int(rng.integers(2, len(shown) - 1))
         shown = shown[:cut] + str(rng.choice([" ", "-"])) + shown[cut:]
     ink = _colour(rng, 0, 70)
-    font = _fit_font(fonts[int(rng.integers(len(fonts)))], shown, pw * rng.uniform(0.78, 0.9),
-                     ph * rng.uniform(0.40, 0.52))
+    font = _fit_font(
+        fonts[int(rng.integers(len(fonts)))], shown, pw * rng.uniform(0.78, 0.9), ph * rng.uniform(0.40, 0.52)
+    )
     if text is not None or rng.random() < 0.7:
         _draw_centered(d, (0, ph * 0.22, pw, ph * 0.80), shown, font, ink)
     if text is None:
@@ -309,8 +319,11 @@ def _container_code(
             dx0, _, dx1, _ = _text_size(font, ln[-1])
             pad = max(2, line_h // 6)
             right = line_h // 4 - x0 + x1
-            md.rectangle((right - (dx1 - dx0) - pad, y - pad, right + pad, y + line_h + pad), outline=255,
-                         width=max(1, line_h // 12))
+            md.rectangle(
+                (right - (dx1 - dx0) - pad, y - pad, right + pad, y + line_h + pad),
+                outline=255,
+                width=max(1, line_h // 12),
+            )
         y += line_h + gap
     return _place(Image.new("RGB", (width, height), ink), mask, rng, roi)
 
@@ -332,8 +345,12 @@ def _camera_effects(img: Image.Image, rng: np.random.Generator, focus: tuple[int
     blur = float(rng.uniform(0.0, 1.2))
     if blur > 0.3:
         m = int(blur * 3) + 2
-        box = (max(0, focus[0] - m), max(0, focus[1] - m), min(img.width, focus[2] + m),
-               min(img.height, focus[3] + m))
+        box = (
+            max(0, focus[0] - m),
+            max(0, focus[1] - m),
+            min(img.width, focus[2] + m),
+            min(img.height, focus[3] + m),
+        )
         img.paste(img.crop(box).filter(ImageFilter.GaussianBlur(radius=blur)), box[:2])
     gain = float(rng.uniform(0.65, 1.25))
     offset = float(rng.uniform(-25, 25))

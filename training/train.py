@@ -50,15 +50,24 @@ def _data_key() -> str:
         "../hw_sim/render_fonts.py",
     ):
         h.update((HERE / rel).read_bytes())
-    for fn in (recognition.roi_pixels, recognition._area_weights, recognition.preprocess,
-               recognition._luma_roi, recognition._stretch, recognition._resample, recognition.find_lines,
-               recognition.preprocess_lines, recognition.preprocess_crop):
+    for fn in (
+        recognition.roi_pixels,
+        recognition._area_weights,
+        recognition.preprocess,
+        recognition._luma_roi,
+        recognition._stretch,
+        recognition._resample,
+        recognition.find_lines,
+        recognition.preprocess_lines,
+        recognition.preprocess_crop,
+    ):
         h.update(inspect.getsource(fn).encode())
     return h.hexdigest()[:12]
 
 
-def load_or_make(name: str, count: int, seed: int, augment: bool, data_dir: Path, workers: int,
-                 key: str | None = None) -> tuple[np.ndarray, list[str]]:
+def load_or_make(
+    name: str, count: int, seed: int, augment: bool, data_dir: Path, workers: int, key: str | None = None
+) -> tuple[np.ndarray, list[str]]:
     """A synthetic set, cached under ``data_dir`` by its parameters and the renderer's source hash.
 
     ``key`` names a cache made by an earlier revision of the renderer (reuse it knowingly).
@@ -86,16 +95,25 @@ def encode(labels: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
     return dense, lengths
 
 
-def train(name: str, xs: np.ndarray, labels: list[str], val: tuple[np.ndarray, list[str]],
-          epochs: int, batch: int, seed: int, max_train_s: float = float("inf")) -> tf.keras.Model:
+def train(
+    name: str,
+    xs: np.ndarray,
+    labels: list[str],
+    val: tuple[np.ndarray, list[str]],
+    epochs: int,
+    batch: int,
+    seed: int,
+    max_train_s: float = float("inf"),
+) -> tf.keras.Model:
     """Train the logits model with CTC loss; prints validation exact-match after each epoch."""
     shape = synth.SHAPES[name]
     tf.keras.utils.set_random_seed(seed)
     model = net.build_crop_reader(shape.input_hw) if shape.crops else net.build(shape.input_hw, shape.step_px)
     dense, lengths = encode(labels, shape.max_len)
     steps_per_epoch = len(labels) // batch
-    schedule = tf.keras.optimizers.schedules.CosineDecay(3e-3, epochs * steps_per_epoch, alpha=0.02,
-                                                         warmup_target=None)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(
+        3e-3, epochs * steps_per_epoch, alpha=0.02, warmup_target=None
+    )
     opt = tf.keras.optimizers.Adam(schedule)
     seq_len = model.output_shape[1]
 
@@ -103,8 +121,9 @@ def train(name: str, xs: np.ndarray, labels: list[str], val: tuple[np.ndarray, l
     def step(x: tf.Tensor, y: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            loss = tf.nn.ctc_loss(y, logits, n, tf.fill([tf.shape(x)[0]], seq_len),
-                                  logits_time_major=False, blank_index=-1)
+            loss = tf.nn.ctc_loss(
+                y, logits, n, tf.fill([tf.shape(x)[0]], seq_len), logits_time_major=False, blank_index=-1
+            )
             loss = tf.reduce_mean(loss)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
@@ -130,8 +149,11 @@ def train(name: str, xs: np.ndarray, labels: list[str], val: tuple[np.ndarray, l
                 print(f"  step {b + 1}/{steps_per_epoch} loss {mean:.4f} ({rate:.0f} samples/s)", flush=True)
         last = time.perf_counter() - t0
         acc = exact_match(lambda x: tf.nn.softmax(model(x, training=False)).numpy(), *val)
-        print(f"epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} "
-              f"val exact {acc['legible_exact']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} "
+            f"val exact {acc['legible_exact']:.4f} ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     return model
 
 
@@ -148,8 +170,9 @@ def ctc_val_loss(model: tf.keras.Model, xs: np.ndarray, labels: list[str], max_l
     return {"model": float(tf.reduce_mean(loss)), "uniform": float(tf.reduce_mean(flat))}
 
 
-def exact_match(predict: object, xs: np.ndarray, labels: list[str], floor: float = 0.0,
-                batch: int = 256) -> dict[str, float]:
+def exact_match(
+    predict: object, xs: np.ndarray, labels: list[str], floor: float = 0.0, batch: int = 256
+) -> dict[str, float]:
     """Exact-string accuracy on legible samples, and how often an illegible one still gave a read."""
     assert callable(predict)
     reads: list[tuple[str, float]] = []

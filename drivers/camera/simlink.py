@@ -36,6 +36,7 @@ class SceneFrame(Frame):
 
     label: Label | None = None
 
+
 MAX_HEADER = 4096
 MAX_AGE_S = 60.0
 

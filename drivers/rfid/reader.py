@@ -219,21 +219,34 @@ class TagReader:
         """Count junk bytes and bad frames (or lines), logging each kind at a bounded rate."""
         if junk:
             self.stats["junk_bytes"] += junk
-            self.throttle.warn("junk", "%s: %d junk bytes on %s, in chunk %s", self.name, junk,
-                               self.port_in_use, data[:48].hex(" "))
+            self.throttle.warn(
+                "junk",
+                "%s: %d junk bytes on %s, in chunk %s",
+                self.name,
+                junk,
+                self.port_in_use,
+                data[:48].hex(" "),
+            )
         if bad:
             self.stats[bad_kind] += bad
-            self.throttle.warn(bad_kind, "%s: %d bad %s on %s, in chunk %s", self.name, bad,
-                               "lines" if bad_kind == "bad_lines" else "checksums", self.port_in_use,
-                               data[:48].hex(" "))
+            self.throttle.warn(
+                bad_kind,
+                "%s: %d bad %s on %s, in chunk %s",
+                self.name,
+                bad,
+                "lines" if bad_kind == "bad_lines" else "checksums",
+                self.port_in_use,
+                data[:48].hex(" "),
+            )
 
     def hand_on(self, seen: TagSeen, ports: tuple[int, ...] | None) -> None:
         """Hand on a read, unless no tag and no reader could have produced it (counted ``bad_reads``)."""
         problem = read_problem(seen.epc, seen.antenna, seen.rssi_dbm, antennas=ports)
         if problem is not None:
             self.stats["bad_reads"] += 1
-            self.throttle.warn("bad_read", "%s: impossible read dropped on %s: %s", self.name,
-                               self.port_in_use, problem)
+            self.throttle.warn(
+                "bad_read", "%s: impossible read dropped on %s: %s", self.name, self.port_in_use, problem
+            )
             return
         self.stats["reads"] += 1
         self.emit(seen)

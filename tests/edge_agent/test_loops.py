@@ -37,9 +37,16 @@ class Lane:
 
 
 def gpio_cfg(**extra: Any) -> GpioLoopsConfig:
-    return GpioLoopsConfig.model_validate({"pins": {"entry": 5, "exit": 6}, "debounce_ms": 30,
-                                           "stuck_after_s": 60, "chatter_changes": 6,
-                                           "chatter_window_s": 2.0} | extra)
+    return GpioLoopsConfig.model_validate(
+        {
+            "pins": {"entry": 5, "exit": 6},
+            "debounce_ms": 30,
+            "stuck_after_s": 60,
+            "chatter_changes": 6,
+            "chatter_window_s": 2.0,
+        }
+        | extra
+    )
 
 
 def test_gpio_presence_is_debounced_and_stamped_at_the_first_edge() -> None:
@@ -172,9 +179,20 @@ def test_gpio_backend_needs_the_pin_bank() -> None:
 
 def modbus_cfg(url: str, **extra: Any) -> ModbusLoopsConfig:
     return ModbusLoopsConfig.model_validate(
-        {"url": url, "addresses": {"lane_in": 2, "stop_line": 9}, "entry": "lane_in", "exit": "stop_line",
-         "poll_interval_s": 0.01, "timeout_s": 0.1, "fault_after": 2, "stuck_after_s": 0.3,
-         "reconnect_min_s": 0.02, "reconnect_max_s": 0.05} | extra)
+        {
+            "url": url,
+            "addresses": {"lane_in": 2, "stop_line": 9},
+            "entry": "lane_in",
+            "exit": "stop_line",
+            "poll_interval_s": 0.01,
+            "timeout_s": 0.1,
+            "fault_after": 2,
+            "stuck_after_s": 0.3,
+            "reconnect_min_s": 0.02,
+            "reconnect_max_s": 0.05,
+        }
+        | extra
+    )
 
 
 @pytest.mark.parametrize("transport", ["tcp", "rtu"])

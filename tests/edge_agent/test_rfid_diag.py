@@ -66,7 +66,8 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_lists_each_tag_once_with_class_and_a_summary(
-        sim: SimThread, capsys: pytest.CaptureFixture[str]) -> None:
+    sim: SimThread, capsys: pytest.CaptureFixture[str]
+) -> None:
     sim.do(sim.sim.set_tags, [FieldTag(CAR, 1, -52.0), FieldTag(CARD, 1, -47.0)])
     assert diag.run(_args("--port", sim.sim.port, "--seconds", "0.6")) == 0
     out = capsys.readouterr().out.splitlines()

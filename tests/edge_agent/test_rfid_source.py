@@ -23,8 +23,9 @@ CAR = "300833B2DDD9014000000001"
 
 
 def quick(port: str) -> R2000RfidConfig:
-    return R2000RfidConfig(port=port, cadence_ms=20, reply_timeout_ms=150, backoff_initial_ms=20,
-                           backoff_max_s=0.1)
+    return R2000RfidConfig(
+        port=port, cadence_ms=20, reply_timeout_ms=150, backoff_initial_ms=20, backoff_max_s=0.1
+    )
 
 
 class Running:
@@ -138,20 +139,39 @@ def test_ascii_backend_fills_in_missing_antenna_and_rssi(tmp_path: Path) -> None
 
 def test_config_union_and_settings_mapping() -> None:
     union: TypeAdapter[RfidConfig] = TypeAdapter(RfidConfig)
-    cfg = union.validate_python({"backend": "r2000", "port": "/dev/serial/by-id/usb-reader",
-                                 "antennas": [1, 2], "inventory": "session", "session": 2, "target": "B",
-                                 "cadence_ms": 100})
+    cfg = union.validate_python(
+        {
+            "backend": "r2000",
+            "port": "/dev/serial/by-id/usb-reader",
+            "antennas": [1, 2],
+            "inventory": "session",
+            "session": 2,
+            "target": "B",
+            "cadence_ms": 100,
+        }
+    )
     s = reader_settings(cfg)
     assert (s.port, s.antennas, s.inventory, s.session, s.target, s.cadence_s) == (
-        "/dev/serial/by-id/usb-reader", (1, 2), "session", 2, "B", 0.1)
+        "/dev/serial/by-id/usb-reader",
+        (1, 2),
+        "session",
+        2,
+        "B",
+        0.1,
+    )
     assert reader_settings(AsciiRfidConfig(port="socket://h:1", idle_timeout_ms=2500)).idle_timeout_s == 2.5
     assert isinstance(union.validate_python({"backend": "ascii", "port": "loop://"}), AsciiRfidConfig)
     with pytest.raises(ValidationError, match="backend"):
         union.validate_python({"backend": "sim"})
     with pytest.raises(ValidationError, match="antena"):
         union.validate_python({"backend": "r2000", "port": "p", "antena": [1]})
-    bads: list[dict[str, object]] = [{"antennas": [5]}, {"baud": 12345}, {"session": 4}, {"antennas": []},
-                                     {"rf_power_dbm": 40}]
+    bads: list[dict[str, object]] = [
+        {"antennas": [5]},
+        {"baud": 12345},
+        {"session": 4},
+        {"antennas": []},
+        {"rf_power_dbm": 40},
+    ]
     for bad in bads:
         with pytest.raises(ValidationError):
             union.validate_python({"backend": "r2000", "port": "/dev/ttyUSB0", **bad})

@@ -13,17 +13,20 @@ from edge_agent.tags import classify, is_cross_read, length_problem, matches, su
 PATTERNS = TagPatterns(fast_card=("35",), conveyance=("30", "E2801160"), eseal=("3A", "E28011??99"))
 
 
-@pytest.mark.parametrize(("epc", "kind"), [
-    ("350000000000000000000001", TagKind.FAST_CARD),
-    ("300833B2DDD9014000000001", TagKind.CONVEYANCE),
-    ("3a0000000000000000000042", TagKind.ESEAL),  # lower case accepted
-    ("E28011600000000000000001", TagKind.CONVEYANCE),
-    ("E2801160990000000000ABCD", TagKind.ESEAL),  # both match: the longer (more specific) pattern wins
-    ("E2801111990000000000ABCD", TagKind.ESEAL),  # '?' matches any nibble
-    ("E2801111980000000000ABCD", TagKind.UNKNOWN),
-    ("AD00", TagKind.UNKNOWN),
-    ("3", TagKind.UNKNOWN),  # shorter than every pattern
-])
+@pytest.mark.parametrize(
+    ("epc", "kind"),
+    [
+        ("350000000000000000000001", TagKind.FAST_CARD),
+        ("300833B2DDD9014000000001", TagKind.CONVEYANCE),
+        ("3a0000000000000000000042", TagKind.ESEAL),  # lower case accepted
+        ("E28011600000000000000001", TagKind.CONVEYANCE),
+        ("E2801160990000000000ABCD", TagKind.ESEAL),  # both match: the longer (more specific) pattern wins
+        ("E2801111990000000000ABCD", TagKind.ESEAL),  # '?' matches any nibble
+        ("E2801111980000000000ABCD", TagKind.UNKNOWN),
+        ("AD00", TagKind.UNKNOWN),
+        ("3", TagKind.UNKNOWN),  # shorter than every pattern
+    ],
+)
 def test_classify(epc: str, kind: TagKind) -> None:
     assert classify(epc, PATTERNS) is kind
 

@@ -24,8 +24,14 @@ def truck(n: int) -> VehicleWeighing:
 
 
 def cfg(url: str, **extra: Any) -> ModbusWimConfig:
-    data = {"url": url, "timeout_s": 0.1, "poll_interval_s": 0.01, "fault_after": 2,
-            "reconnect_min_s": 0.02, "reconnect_max_s": 0.1} | extra
+    data = {
+        "url": url,
+        "timeout_s": 0.1,
+        "poll_interval_s": 0.01,
+        "fault_after": 2,
+        "reconnect_min_s": 0.02,
+        "reconnect_max_s": 0.1,
+    } | extra
     return ModbusWimConfig.model_validate(data)
 
 

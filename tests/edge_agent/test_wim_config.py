@@ -33,8 +33,17 @@ def test_default_wim_map_is_the_simulators() -> None:
 
 
 def test_both_backends_parse() -> None:
-    cfg = validate_config(lane(loops={"backend": "modbus", "url": "rtu:///dev/ttyUSB1?baud=9600",
-                                      "addresses": {"in": 4, "out": 5}, "entry": "in", "exit": "out"}))
+    cfg = validate_config(
+        lane(
+            loops={
+                "backend": "modbus",
+                "url": "rtu:///dev/ttyUSB1?baud=9600",
+                "addresses": {"in": 4, "out": 5},
+                "entry": "in",
+                "exit": "out",
+            }
+        )
+    )
     assert isinstance(cfg.devices.loops, ModbusLoopsConfig)
     assert cfg.devices.loops.addresses == {"in": 4, "out": 5}
     assert isinstance(cfg.devices.wim, ModbusWimConfig)
@@ -42,9 +51,13 @@ def test_both_backends_parse() -> None:
 
 
 def test_wim_map_can_be_moved_point_by_point() -> None:
-    wim = WIM | {"registers": {"speed": {"address": 100, "type": "f32", "word_order": "little"},
-                               "axle_weights": {"address": 200, "count": 4, "type": "u32", "scale": 1},
-                               "axle_spacings": {"address": 300, "count": 4}}}
+    wim = WIM | {
+        "registers": {
+            "speed": {"address": 100, "type": "f32", "word_order": "little"},
+            "axle_weights": {"address": 200, "count": 4, "type": "u32", "scale": 1},
+            "axle_spacings": {"address": 300, "count": 4},
+        }
+    }
     pts = validate_config(lane(wim=wim)).devices.wim.registers.points()
     assert pts["speed"].word_order == "little"
     assert pts["speed"].table is Table.INPUT
@@ -59,17 +72,26 @@ def test_wim_map_can_be_moved_point_by_point() -> None:
         ({"wim": WIM | {"url": "udp://x"}}, "devices.wim.url", "scheme"),
         ({"wim": WIM | {"unit": 300}}, "devices.wim.unit", "247"),
         ({"wim": WIM | {"pol_interval_s": 1}}, "devices.wim.pol_interval_s", "unknown key"),
-        ({"wim": WIM | {"registers": {"ack": {"address": 8, "table": "input"}}}},
-         "devices.wim.registers", "ack must be"),
-        ({"wim": WIM | {"registers": {"speed": {"address": 1, "type": "string"}}}},
-         "devices.wim.registers.speed", "length"),
+        (
+            {"wim": WIM | {"registers": {"ack": {"address": 8, "table": "input"}}}},
+            "devices.wim.registers",
+            "ack must be",
+        ),
+        (
+            {"wim": WIM | {"registers": {"speed": {"address": 1, "type": "string"}}}},
+            "devices.wim.registers.speed",
+            "length",
+        ),
         ({"wim": WIM | {"reconnect_min_s": 5, "reconnect_max_s": 1}}, "devices.wim", "reconnect_min"),
         ({"wim": {"backend": "sim"}}, "devices.wim.backend", "unknown backend 'sim'"),
         ({"loops": {"backend": "gpio", "pins": {"entry": 5}}}, "devices.loops", "'exit' has no entry"),
         ({"loops": {"backend": "gpio", "pins": {"entry": 5, "exit": 5}}}, "devices.loops", "share"),
         ({"loops": {"backend": "gpio", "pins": {"entry": 5, "exit": 40}}}, "devices.loops", "BCM"),
-        ({"loops": {"backend": "modbus", "url": "tcp://h", "table": "holding"}},
-         "devices.loops.table", "discrete"),
+        (
+            {"loops": {"backend": "modbus", "url": "tcp://h", "table": "holding"}},
+            "devices.loops.table",
+            "discrete",
+        ),
         ({"loops": {"backend": "gpio", "entry": "exit"}}, "devices.loops", "different"),
     ],
 )

@@ -30,20 +30,42 @@ async def _ack(link: ModbusLink, seq: int) -> None:
 
 def test_wim_fifo_offers_the_head_until_it_is_acked() -> None:
     async def main() -> None:
-        async with WimController(fifo_size=2, wall_clock=lambda: 1_700_000_000.25) as wim, \
-                ModbusLink(wim.url, timeout_s=0.5) as link:
+        async with (
+            WimController(fifo_size=2, wall_clock=lambda: 1_700_000_000.25) as wim,
+            ModbusLink(wim.url, timeout_s=0.5) as link,
+        ):
             await link.connect()
             assert await _status(link) == {"status": 0, "pending": 0, "head_sequence": 0, "lost": 0}
             wim.record(TRUCK)
             wim.record(VehicleWeighing(6.0, (AxleLoad(3000, 0), AxleLoad(4000, 4.0))))
             await wim.flush()
             assert await _status(link) == {"status": 0, "pending": 2, "head_sequence": 1, "lost": 0}
-            record_points = [POINTS[r] for r in ("sequence", "time_s", "time_ms", "speed", "axle_count",
-                                                 "gross", "axle_weight_2", "axle_spacing_2", "axle_weight_4")]
+            record_points = [
+                POINTS[r]
+                for r in (
+                    "sequence",
+                    "time_s",
+                    "time_ms",
+                    "speed",
+                    "axle_count",
+                    "gross",
+                    "axle_weight_2",
+                    "axle_spacing_2",
+                    "axle_weight_4",
+                )
+            ]
             rec = decode(record_points, await link.read_plan(plan_reads(record_points), 1))
-            assert rec == {"sequence": 1, "time_s": 1_700_000_000, "time_ms": 250, "speed": 8.5,
-                           "axle_count": 3, "gross": 21550, "axle_weight_2": 8100.0,
-                           "axle_spacing_2": pytest.approx(3.6), "axle_weight_4": 0.0}
+            assert rec == {
+                "sequence": 1,
+                "time_s": 1_700_000_000,
+                "time_ms": 250,
+                "speed": 8.5,
+                "axle_count": 3,
+                "gross": 21550,
+                "axle_weight_2": 8100.0,
+                "axle_spacing_2": pytest.approx(3.6),
+                "axle_weight_4": 0.0,
+            }
             await _ack(link, 2)  # not the head: ignored
             assert (await _status(link))["pending"] == 2
             await _ack(link, 1)
@@ -73,7 +95,9 @@ def test_wim_flags_vehicles_with_more_axles_than_slots() -> None:
             await wim.flush()
             pts = [POINTS["axle_count"], POINTS["flags"]]
             assert decode(pts, await link.read_plan(plan_reads(pts), 1)) == {
-                "axle_count": 12, "flags": 4 | AXLES_TRUNCATED_FLAG}
+                "axle_count": 12,
+                "flags": 4 | AXLES_TRUNCATED_FLAG,
+            }
 
     run(main())
 
@@ -84,8 +108,10 @@ def test_loop_card_reports_presence_and_stuck_channels(transport: str, table: st
         card = LoopCard(transport=transport, table=table, addresses={"entry": 3, "exit": 17}, baud=115200)
         async with card, ModbusLink(card.url, timeout_s=0.5) as link:
             await link.connect()
-            pts = [Point("entry", Table(table), 3, PointType.BOOL),
-                   Point("exit", Table(table), 17, PointType.BOOL)]
+            pts = [
+                Point("entry", Table(table), 3, PointType.BOOL),
+                Point("exit", Table(table), 17, PointType.BOOL),
+            ]
             plan = plan_reads(pts, max_gap=64)
 
             async def read() -> dict[str, object]:

@@ -70,7 +70,9 @@ def test_answers_the_r2000_conversation(tmp_path: Path) -> None:
         async with wired(tmp_path) as (sim, w):
             w.send(r2000.get_firmware_version(0xFF) + r2000.set_rf_power(0xFF, 27))
             assert [r2000.decode_reply(f) for f in await w.frames(2)] == [
-                r2000.FirmwareVersion(1, 1, 9), r2000.StatusReply(1, 0x76, 0x10)]
+                r2000.FirmwareVersion(1, 1, 9),
+                r2000.StatusReply(1, 0x76, 0x10),
+            ]
             assert sim.rf_power_dbm == 27
             w.send(r2000.real_time_inventory(0xFF, 1))
             assert r2000.decode_reply((await w.frames(1))[0]) == r2000.StatusReply(1, 0x89, 0x36)
@@ -78,14 +80,19 @@ def test_answers_the_r2000_conversation(tmp_path: Path) -> None:
             w.send(r2000.real_time_inventory(0xFF, 2))
             replies = [r2000.decode_reply(f) for f in await w.frames(3)]
             assert replies == [r2000.TagReport(1, 0x89, 1, 0, 0x3000, CAR, -55)] * 2 + [
-                r2000.RoundEnd(1, 0x89, 1, 2, 2)]
+                r2000.RoundEnd(1, 0x89, 1, 2, 2)
+            ]
             w.send(r2000.set_work_antenna(0xFF, 2) + r2000.session_inventory(0xFF, 1, "A", 1))
             replies = [r2000.decode_reply(f) for f in await w.frames(3)]
             assert replies[0] == r2000.StatusReply(1, 0x74, 0x10)
             assert isinstance(replies[1], r2000.TagReport)
             assert (replies[1].antenna, replies[1].cmd) == (2, 0x8B)
-            w.send(r2000.encode_command(0xFF, 0x99) + r2000.encode_command(0xFF, r2000.Cmd.RESET)
-                   + r2000.get_firmware_version(0x05) + r2000.get_firmware_version(0x01))
+            w.send(
+                r2000.encode_command(0xFF, 0x99)
+                + r2000.encode_command(0xFF, r2000.Cmd.RESET)
+                + r2000.get_firmware_version(0x05)
+                + r2000.get_firmware_version(0x01)
+            )
             replies = [r2000.decode_reply(f) for f in await w.frames(2)]
             # unknown command: 0x11 (failed); reset: no reply; another address: ignored
             assert replies == [r2000.OtherReply(1, 0x99, b"\x11"), r2000.FirmwareVersion(1, 1, 9)]
@@ -109,7 +116,9 @@ def test_faults_on_the_wire(tmp_path: Path) -> None:
             sim.fail_inventory(r2000.Status.ANTENNA_MISSING, times=1)
             w.send(r2000.real_time_inventory(0xFF) * 2)
             assert [r2000.decode_reply(f) for f in await w.frames(2)] == [
-                r2000.StatusReply(1, 0x89, 0x22), r2000.StatusReply(1, 0x89, 0x36)]
+                r2000.StatusReply(1, 0x89, 0x22),
+                r2000.StatusReply(1, 0x89, 0x36),
+            ]
             sim.silent = True
             w.send(r2000.get_firmware_version(0xFF))
             await asyncio.sleep(0.1)

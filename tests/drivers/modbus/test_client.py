@@ -19,8 +19,12 @@ TRANSPORTS = ["tcp", "rtu"]
 
 
 def _server(transport: str, baud: int = 115200) -> SimModbusServer:
-    return SimModbusServer([SimData(0, values=list(range(100, 150)), datatype=DataType.REGISTERS)],
-                           transport=transport, baud=baud, unit=3)
+    return SimModbusServer(
+        [SimData(0, values=list(range(100, 150)), datatype=DataType.REGISTERS)],
+        transport=transport,
+        baud=baud,
+        unit=3,
+    )
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -46,13 +46,16 @@ def test_supervisor_reports_down_after_failures_and_up_again() -> None:
                 sleeps.append(s)
                 await asyncio.sleep(0.001)
 
-            sup = PollSupervisor(link, interval=0.01, fault_after=3, backoff=Backoff(0.05, 0.2),
-                                 sleep=sleep, now=loop.time)
+            sup = PollSupervisor(
+                link, interval=0.01, fault_after=3, backoff=Backoff(0.05, 0.2), sleep=sleep, now=loop.time
+            )
+
             async def cycle() -> None:
                 await link.read(ReadRequest(Table.HOLDING, 0, 3), 1)
 
             task = asyncio.create_task(
-                sup.run(cycle, lambda r: events.append("down:" + r), lambda: events.append("up")))
+                sup.run(cycle, lambda r: events.append("down:" + r), lambda: events.append("up"))
+            )
             await until(lambda: link.counters["replies"] >= 2, what="first polls")
             sim.silent = True
             await until(lambda: any(e.startswith("down") for e in events), what="down")
@@ -68,8 +71,14 @@ def test_supervisor_reports_down_after_failures_and_up_again() -> None:
             # the device disappears: connect fails at once -> down, with growing backoff
             await sim.unplug()
             sim.drop_connections()
-            await until(lambda: events.count("up") == 1 and events[-1].startswith("down")
-                        and link.counters["connect_failures"] >= 3, what="down on refused connects")
+            await until(
+                lambda: (
+                    events.count("up") == 1
+                    and events[-1].startswith("down")
+                    and link.counters["connect_failures"] >= 3
+                ),
+                what="down on refused connects",
+            )
             assert 0.1 in sleeps
             assert 0.2 in sleeps
             await sim.replug()
@@ -93,8 +102,9 @@ def test_supervisor_survives_a_failing_cycle_without_busy_looping() -> None:
             async def cycle() -> None:
                 raise DeviceTimeout("boom")
 
-            sup = PollSupervisor(link, interval=0.25, fault_after=2, backoff=Backoff(1, 2), sleep=sleep,
-                                 now=lambda: 0.0)
+            sup = PollSupervisor(
+                link, interval=0.25, fault_after=2, backoff=Backoff(1, 2), sleep=sleep, now=lambda: 0.0
+            )
             downs: list[str] = []
             task = asyncio.create_task(sup.run(cycle, downs.append, lambda: None))
             await until(lambda: len(sleeps) >= 5)

@@ -61,8 +61,12 @@ def test_word_order_is_cdab_for_little() -> None:
     assert encode_value(f, 1.0) == [0x0000, 0x3F80]
 
 
-@given(st.sampled_from([PointType.U16, PointType.I16, PointType.U32, PointType.I32]),
-       st.sampled_from([0.1, 0.01, 10.0, 0.5]), st.sampled_from([0.0, -40.0, 3.5]), st.data())
+@given(
+    st.sampled_from([PointType.U16, PointType.I16, PointType.U32, PointType.I32]),
+    st.sampled_from([0.1, 0.01, 10.0, 0.5]),
+    st.sampled_from([0.0, -40.0, 3.5]),
+    st.data(),
+)
 def test_scaled_round_trip(kind: PointType, scale: float, offset: float, data: st.DataObject) -> None:
     lo, hi = RANGES[kind]
     raw = data.draw(st.integers(lo, hi))
@@ -156,8 +160,8 @@ def test_plan_respects_the_request_limit() -> None:
 
 point_strategy = st.builds(
     lambda table, address, kind: Point(
-        f"p{address}{table.value}{kind.value}", table, address,
-        PointType.BOOL if table.is_bits else kind),
+        f"p{address}{table.value}{kind.value}", table, address, PointType.BOOL if table.is_bits else kind
+    ),
     st.sampled_from(list(Table)),
     st.integers(0, 3000),
     st.sampled_from([PointType.U16, PointType.U32, PointType.F32, PointType.I16]),

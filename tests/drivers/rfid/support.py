@@ -26,5 +26,3 @@ async def until(predicate: Callable[[], bool], within: float = 5.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
-
-

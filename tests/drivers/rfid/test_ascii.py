@@ -16,16 +16,19 @@ def test_lines_with_and_without_antenna_and_rssi() -> None:
     assert (p.lines, p.bad_lines, p.junk_bytes) == (2, 0, 0)
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ("XYZ", "EPC 'XYZ' is not 2-62 bytes of hex"),
-    ("ABC", "EPC 'ABC' is not 2-62 bytes of hex"),
-    ("AABB,1", "2 fields, expected EPC or EPC,antenna,rssi"),
-    ("AABB,0,-50", "antenna '0' is not 1-64"),
-    ("AABB,x,-50", "antenna 'x' is not 1-64"),
-    ("AABB,1,loud", "rssi 'loud' is not a number"),
-    ("AABB,1,nan", "rssi nan dBm out of range"),
-    ("AABB,1,300", "rssi 300.0 dBm out of range"),
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("XYZ", "EPC 'XYZ' is not 2-62 bytes of hex"),
+        ("ABC", "EPC 'ABC' is not 2-62 bytes of hex"),
+        ("AABB,1", "2 fields, expected EPC or EPC,antenna,rssi"),
+        ("AABB,0,-50", "antenna '0' is not 1-64"),
+        ("AABB,x,-50", "antenna 'x' is not 1-64"),
+        ("AABB,1,loud", "rssi 'loud' is not a number"),
+        ("AABB,1,nan", "rssi nan dBm out of range"),
+        ("AABB,1,300", "rssi 300.0 dBm out of range"),
+    ],
+)
 def test_bad_lines_are_reasons(line: str, reason: str) -> None:
     assert parse_line(line) == reason
 
@@ -64,13 +67,22 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     assert p.junk_bytes <= len(data)
 
 
-@given(st.lists(st.tuples(st.binary(min_size=2, max_size=20).filter(lambda b: len(b) % 2 == 0),
-                          st.integers(1, 64), st.integers(-120, 0)), min_size=1, max_size=8),
-       st.integers(1, 7))
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(min_size=2, max_size=20).filter(lambda b: len(b) % 2 == 0),
+            st.integers(1, 64),
+            st.integers(-120, 0),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 7),
+)
 def test_lines_split_anywhere_parse_identically(reads: list[tuple[bytes, int, int]], step: int) -> None:
     stream = b"".join(encode_line(e.hex(), a, float(r)) for e, a, r in reads)
     whole = LineParser().feed(stream)
     assert whole == [AsciiTag(e.hex().upper(), a, float(r)) for e, a, r in reads]
     p = LineParser()
-    got = [t for i in range(0, len(stream), step) for t in p.feed(stream[i:i + step])]
+    got = [t for i in range(0, len(stream), step) for t in p.feed(stream[i : i + step])]
     assert got == whole

@@ -28,9 +28,12 @@ def test_command_encoders() -> None:
     assert r2000.set_rf_power(1, 30)[4] == 30
     assert r2000.get_firmware_version(1)[1] == 3
     bad: list[Callable[[], bytes]] = [
-        lambda: r2000.set_work_antenna(1, 5), lambda: r2000.set_rf_power(1, 34),
-        lambda: r2000.session_inventory(1, 4, "A"), lambda: r2000.real_time_inventory(1, 0),
-        lambda: r2000.encode_frame(256, 1), lambda: r2000.encode_frame(1, 1, bytes(253)),
+        lambda: r2000.set_work_antenna(1, 5),
+        lambda: r2000.set_rf_power(1, 34),
+        lambda: r2000.session_inventory(1, 4, "A"),
+        lambda: r2000.real_time_inventory(1, 0),
+        lambda: r2000.encode_frame(256, 1),
+        lambda: r2000.encode_frame(1, 1, bytes(253)),
     ]
     for call in bad:
         with pytest.raises(ValueError, match=r"\d"):
@@ -46,9 +49,13 @@ def test_tag_report_decodes() -> None:
 
 def test_round_end_status_and_version_decode() -> None:
     p = FrameParser()
-    raw = (r2000.encode_round_end(1, 0x8B, 2, 40, 123456) + r2000.encode_status(1, 0x89, 0x36)
-           + r2000.encode_firmware_version(1, 2, 7) + r2000.encode_status(1, 0x74, 0x10)
-           + r2000.encode_frame(1, 0x77, b"\x1e"))
+    raw = (
+        r2000.encode_round_end(1, 0x8B, 2, 40, 123456)
+        + r2000.encode_status(1, 0x89, 0x36)
+        + r2000.encode_firmware_version(1, 2, 7)
+        + r2000.encode_status(1, 0x74, 0x10)
+        + r2000.encode_frame(1, 0x77, b"\x1e")
+    )
     replies = [r2000.decode_reply(f) for f in p.feed(raw)]
     assert replies[0] == r2000.RoundEnd(1, 0x8B, 2, 40, 123456)
     assert replies[1] == r2000.StatusReply(1, 0x89, 0x36)
@@ -62,11 +69,14 @@ def test_round_end_status_and_version_decode() -> None:
     assert r2000.status_name(0x41) == "code 0x41"
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (bytes((0, 0x30, 0x00)) + bytes(10) + b"\x50", "PC declares 12 EPC bytes, frame carries 10"),
-    (b"\x00\x30", "inventory reply of 2 bytes"),
-    (bytes((0, 0x08, 0x00, 0x50)), "PC declares 2 EPC bytes, frame carries 0"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (bytes((0, 0x30, 0x00)) + bytes(10) + b"\x50", "PC declares 12 EPC bytes, frame carries 10"),
+        (b"\x00\x30", "inventory reply of 2 bytes"),
+        (bytes((0, 0x08, 0x00, 0x50)), "PC declares 2 EPC bytes, frame carries 0"),
+    ],
+)
 def test_malformed_tag_reports(data: bytes, reason: str) -> None:
     (frame,) = FrameParser().feed(r2000.encode_frame(1, 0x89, data))
     rep = r2000.decode_reply(frame)
@@ -107,11 +117,18 @@ def reply_frames(draw: st.DrawFn) -> bytes:
     kind = draw(st.sampled_from(["tag", "end", "status", "version", "other"]))
     cmd = draw(st.sampled_from([0x89, 0x8B]))
     if kind == "tag":
-        return r2000.encode_tag_report(addr, cmd, draw(st.integers(1, 4)), draw(epcs).hex(),
-                                       draw(st.integers(-129, -2)), draw(st.integers(0, 63)))
+        return r2000.encode_tag_report(
+            addr,
+            cmd,
+            draw(st.integers(1, 4)),
+            draw(epcs).hex(),
+            draw(st.integers(-129, -2)),
+            draw(st.integers(0, 63)),
+        )
     if kind == "end":
-        return r2000.encode_round_end(addr, cmd, draw(st.integers(1, 4)), draw(st.integers(0, 0xFFFF)),
-                                      draw(st.integers(0, 0xFFFFFFFF)))
+        return r2000.encode_round_end(
+            addr, cmd, draw(st.integers(1, 4)), draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFFFFFF))
+        )
     if kind == "status":
         return r2000.encode_status(addr, cmd, draw(st.integers(0, 255)))
     if kind == "version":
@@ -159,7 +176,7 @@ def test_split_and_glued_at_every_offset_parse_identically(frames: list[bytes], 
     p, got, i, k = FrameParser(), [], 0, 0
     while i < len(stream):
         step = chunks[k % len(chunks)]
-        got += p.feed(stream[i:i + step])
+        got += p.feed(stream[i : i + step])
         i, k = i + step, k + 1
     assert got == whole
 

@@ -22,8 +22,9 @@ from tests.drivers.rfid.support import run, until
 
 CAR = "300833B2DDD9014000000001"
 CARD = "350000000000000000000007"
-FAST = ReaderSettings(port="", cadence_s=0.02, reply_timeout_s=0.15, silent_after=2,
-                      backoff_initial_s=0.02, backoff_max_s=0.1)
+FAST = ReaderSettings(
+    port="", cadence_s=0.02, reply_timeout_s=0.15, silent_after=2, backoff_initial_s=0.02, backoff_max_s=0.1
+)
 
 
 class Harness:
@@ -66,8 +67,13 @@ def _at_least(h: Harness, n: int) -> bool:
 def test_reads_tags_and_speaks_the_protocol(tmp_path: Path) -> None:
     async def main() -> None:
         async with lane(tmp_path, repeat=2) as (sim, h):
-            sim.set_tags([FieldTag(CAR, 1, -52.0), FieldTag(CARD, 1, -48.0),
-                          FieldTag("3A00000000000000000000FF", 2, -40)])
+            sim.set_tags(
+                [
+                    FieldTag(CAR, 1, -52.0),
+                    FieldTag(CARD, 1, -48.0),
+                    FieldTag("3A00000000000000000000FF", 2, -40),
+                ]
+            )
             await until(lambda: len(h.of(TagSeen)) >= 8, what="tag reads")
             assert h.of(LinkUp) == [LinkUp(sim.tty_path, "firmware 1.9")]
             heard = {(e.epc, e.antenna, e.rssi_dbm) for e in h.of(TagSeen)}
@@ -111,7 +117,8 @@ def test_addressed_reader_ignores_other_addresses(tmp_path: Path) -> None:
 
 
 def test_junk_split_frames_and_bad_checksums_are_survived_and_logged_once(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async def main() -> None:
         async with lane(tmp_path) as (sim, h):
             sim.set_tags([FieldTag(CAR, 1, -50.0)])
@@ -226,8 +233,9 @@ def test_absent_port_backs_off_exponentially_to_the_cap(tmp_path: Path) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         times: list[float] = []
-        settings = dataclasses.replace(FAST, port=str(tmp_path / "nothing"), backoff_initial_s=0.01,
-                                       backoff_max_s=0.08)
+        settings = dataclasses.replace(
+            FAST, port=str(tmp_path / "nothing"), backoff_initial_s=0.01, backoff_max_s=0.08
+        )
         reader = TagReader(settings, lambda e: times.append(loop.time()) if isinstance(e, LinkDown) else None)
         task = asyncio.create_task(reader.run())
         await asyncio.sleep(0.6)

@@ -96,14 +96,17 @@ def test_device_map_is_read_and_decoded(sims: Any, tmp_path: Path, capsys: Cap) 
     assert "pending          input:1     1" in out
     assert "speed            input:15    7.5 km/h" in out
     assert "axle_weight_2    input:22    9000 kg" in out
-    assert modbus.run(parse("--config", str(path), "--device", "loops", "--watch", "--count", "2",
-                            "--interval", "0.01")) == 0
+    assert (
+        modbus.run(
+            parse("--config", str(path), "--device", "loops", "--watch", "--count", "2", "--interval", "0.01")
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("exit             discrete:1     True") == 2
 
 
-def test_device_that_does_not_answer_gets_a_hint(sims: Any, tmp_path: Path,
-                                                 capsys: Cap) -> None:
+def test_device_that_does_not_answer_gets_a_hint(sims: Any, tmp_path: Path, capsys: Cap) -> None:
     _, wim, card = sims
     wim.server.silent = True
     path = write_config(tmp_path, wim.url, card.url)
@@ -153,9 +156,15 @@ def test_rtu_hint_names_the_line_settings() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("holding:1", "expected"), ("register:0:1", "table"), ("holding:x:1", "integers"),
-     ("holding:0:126", "count"), ("coil:0:2:u16", "bool"), ("holding:0:1:f32", "needs 2"),
-     ("holding:0:1:f64", "type")],
+    [
+        ("holding:1", "expected"),
+        ("register:0:1", "table"),
+        ("holding:x:1", "integers"),
+        ("holding:0:126", "count"),
+        ("coil:0:2:u16", "bool"),
+        ("holding:0:1:f32", "needs 2"),
+        ("holding:0:1:f64", "type"),
+    ],
 )
 def test_parse_read_rejects_bad_specs(spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -56,9 +56,7 @@ def test_refused_when_the_lane_is_not_known_to_be_closed(
     assert "--lane-closed-confirm" in capsys.readouterr().err
 
 
-def test_refused_while_an_agent_owns_the_signal(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_refused_while_an_agent_owns_the_signal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         st = state(tmp_path, pid=agent.pid, closed=True, closed_reason="officer 12")
@@ -89,14 +87,20 @@ def test_stopped_agent_with_lane_open_still_needs_confirmation(tmp_path: Path) -
     st = state(tmp_path, pid=None, closed=False)
     args = parse("--test", "--config", str(config(tmp_path)), "--state-file", str(st), "--hold-s", "0")
     assert args.func(args) == 2
-    args = parse("--test", "--config", str(config(tmp_path)), "--state-file", str(st), "--hold-s", "0",
-                 "--lane-closed-confirm")
+    args = parse(
+        "--test",
+        "--config",
+        str(config(tmp_path)),
+        "--state-file",
+        str(st),
+        "--hold-s",
+        "0",
+        "--lane-closed-confirm",
+    )
     assert args.func(args) == 0
 
 
-def test_a_dead_lamp_is_reported(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_dead_lamp_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = config(tmp_path, SIGNAL_TOML.replace(", 22 = 13", ""))  # green's read-back wire cut
     args = parse("--test", "--config", str(cfg), "--hold-s", "0", "--lane-closed-confirm")
     assert args.func(args) == 1
@@ -105,9 +109,7 @@ def test_a_dead_lamp_is_reported(
     assert "1 read-back mismatch(es)" in out
 
 
-def test_without_read_back_the_test_still_cycles(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_without_read_back_the_test_still_cycles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = parse("--test", "--hold-s", "0", "--lane-closed-confirm")  # default config: sim, no read-back
     assert args.func(args) == 0
     assert "no read-back configured" in capsys.readouterr().out
@@ -127,9 +129,7 @@ def test_bad_config_and_unavailable_backend_are_refused(
         assert 'backend = "sim"' in capsys.readouterr().err
 
 
-def test_without_test_it_shows_the_recorded_state(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_without_test_it_shows_the_recorded_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     st = state(tmp_path, pid=None, closed=True, closed_reason="x", aspect="red")
     args = parse("--state-file", str(st))
     assert args.func(args) == 0

@@ -144,9 +144,7 @@ async def test_close_twice_and_concurrent_writes(tmp_path: Path) -> None:
     store = Store(_cfg(tmp_path))
     await store.open()
     await store.ensure_schema("n", "CREATE TABLE n (x INTEGER);")
-    await asyncio.gather(
-        *(store.write(functools.partial(_insert, i=i)) for i in range(50))
-    )
+    await asyncio.gather(*(store.write(functools.partial(_insert, i=i)) for i in range(50)))
     assert await store.read(lambda c: c.execute("SELECT count(*) FROM n").fetchone()[0]) == 50
     await store.close()
     await store.close()
