@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -77,3 +78,12 @@ async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> No
         for task in (sleeper, waker):
             task.cancel()
         await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+
+async def stop_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a component's background task and wait for it to end (``None``, done or the caller: no-op)."""
+    if task is None or task.done() or task is asyncio.current_task():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

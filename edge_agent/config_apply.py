@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.clock import stop_task
 from edge_agent.config import ConfigInvalid, LaneConfig, load_config, parse_config
 from edge_agent.config.preflight import preflight
 from edge_agent.errors import CommandRejected
@@ -214,10 +215,7 @@ class ConfigTrial:
 
     async def __aexit__(self, *exc: object) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def _confirm(self, trial: Path) -> None:
         await asyncio.sleep(self.cfg.updates.settle_s)

@@ -18,7 +18,6 @@ truncated, so the old page images leave the ``-wal`` file too. :func:`purge` doe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from edge_agent.clock import stop_task
 from edge_agent.config.retention import RetentionConfig
 from edge_agent.errors import StoreError
 from edge_agent.store.db import Store
@@ -155,10 +155,7 @@ class Retention:
 
     async def __aexit__(self, *exc: object) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def _loop(self) -> None:
         while True:

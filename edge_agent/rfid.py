@@ -14,7 +14,6 @@ and are logged at most once a minute per kind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 
@@ -28,7 +27,7 @@ from drivers.rfid.reader import (
     TagReader,
     TagSeen,
 )
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, stop_task
 from edge_agent.config.rfid import AsciiRfidConfig, R2000RfidConfig, RfidConfig
 from edge_agent.domain import DeviceFault, TagRead
 from edge_agent.errors import ConfigError
@@ -132,10 +131,7 @@ class RfidSource:
     async def close(self) -> None:
         """Stop a running :meth:`run` (its port closes); safe to call twice."""
         task, self._task = self._task, None
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     def health(self) -> DeviceHealth:
         """State (up / degraded / down / starting), last problem, counters."""

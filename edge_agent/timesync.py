@@ -18,7 +18,6 @@ installed, chrony's last offset.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import logging
 import shutil
@@ -28,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from edge_agent.clock import stop_task
 
 JUMP_THRESHOLD_S = 1.0
 """A wall clock that moves this much more (or less) than the monotonic clock has jumped."""
@@ -223,10 +224,7 @@ class ClockWatch:
 
     async def __aexit__(self, *exc: object) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def _sampling(self) -> None:
         ticks = 0
