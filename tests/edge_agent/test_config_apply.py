@@ -94,7 +94,7 @@ class Service:
     async def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            await self.exited(30)
+            await self.exited(60)
 
 
 def updates(central: Central) -> list[dict[str, Any]]:
@@ -125,7 +125,7 @@ def test_a_pushed_config_is_applied_and_confirmed(tmp_path: Path, mosquitto: Mos
                 ok = await central.command(apply_command(new))
                 assert ok["status"] == "accepted", ok
                 assert (tmp_path / "state" / STAGED).read_text() == new
-                assert await svc.exited(60) == 0, "the agent stops cleanly to restart on the new config"
+                assert await svc.exited(120) == 0, "the agent stops cleanly to restart on the new config"
                 central.availability = None
                 await svc.start()  # ExecStartPre installs it on trial
                 assert "on trial" in svc.pre[-1], svc.pre
@@ -165,10 +165,10 @@ def test_a_pushed_config_that_stops_the_agent_is_rolled_back(tmp_path: Path, mos
                 assert await central.wait_for(lambda: central.availability == "online", 60)
                 ok = await central.command(apply_command(new))
                 assert ok["status"] == "accepted", ok
-                assert await svc.exited(60) == 0
+                assert await svc.exited(120) == 0
                 await svc.start()  # on trial: the new config's agent fails at start
                 assert cfg.read_text() == new
-                assert await svc.exited(60) != 0
+                assert await svc.exited(120) != 0
                 central.availability = None
                 await svc.start()  # the next ExecStartPre puts the previous config back
                 assert "rolled back" in svc.pre[-1], svc.pre
