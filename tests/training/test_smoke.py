@@ -2,8 +2,9 @@
 
 Needs TensorFlow (the ``train`` extra), which the lane's venv does not have: the test runs the script
 with ``$LANE_TRAIN_PYTHON`` (e.g. ``/tmp/train-venv/bin/python``) or, without it, the test's own
-interpreter, and is skipped when that interpreter cannot import TensorFlow. CI installs only the
-lane's venv, so there it is skipped; the shipped models are never trained by CI.
+interpreter, and is skipped when that interpreter cannot import TensorFlow. CI (``.ci/run``) makes a
+training venv of its own and points ``$LANE_TRAIN_PYTHON`` at it, so the smoke run is tested there; the
+shipped models are never trained by CI.
 """
 
 from __future__ import annotations
