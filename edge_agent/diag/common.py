@@ -23,16 +23,30 @@ from edge_agent.control import agent_answers
 REFUSED = 2
 
 
-def socket_of(config: Path) -> Path | None:
-    """The control socket a config file names (read leniently: only ``[control]`` and ``[storage]``)."""
+def _sections(config: Path) -> tuple[StorageConfig, ControlConfig] | None:
+    """A config file's ``[storage]`` and ``[control]``, read leniently (the rest may be incomplete)."""
     try:
         with config.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
-        control = ControlConfig.model_validate(data.get("control", {}))
-        storage = StorageConfig.model_validate(data.get("storage", {}))
+        return StorageConfig.model_validate(data.get("storage", {})), ControlConfig.model_validate(
+            data.get("control", {})
+        )
     except (OSError, tomllib.TOMLDecodeError, ValidationError):
         return None
-    return socket_for(control, storage.path)
+
+
+def socket_of(config: Path) -> Path | None:
+    """The control socket a config file names (read leniently: only ``[control]`` and ``[storage]``)."""
+    sections = _sections(config)
+    return None if sections is None else socket_for(sections[1], sections[0].path)
+
+
+def state_file_of(config: Path) -> Path | None:
+    """The agent's default signal state file for a config (beside its store), as the agent resolves it."""
+    from edge_agent.signal_state import default_state_file
+
+    sections = _sections(config)
+    return None if sections is None else default_state_file(sections[0].path)
 
 
 def agent_holding(config: Path | None) -> Path | None:

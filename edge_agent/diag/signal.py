@@ -27,8 +27,9 @@ from pydantic import ValidationError
 
 from drivers.errors import EdgeAgentError
 from drivers.gpio.base import DigitalIO
+from edge_agent import signal_state
 from edge_agent.config.signal import SignalConfig
-from edge_agent.diag.common import agent_holding, refuse
+from edge_agent.diag.common import agent_holding, refuse, state_file_of
 from edge_agent.signal import open_gpio
 
 REFUSED = 2
@@ -68,30 +69,14 @@ def load_signal_config(path: Path | None) -> SignalConfig:
     return SignalConfig.model_validate(data.get("signal", {}))
 
 
-def _default_state_file(config: Path | None) -> Path | None:
-    """The agent's default state file for ``config`` (beside its store), as the agent resolves it."""
-    if config is None:
-        return None
-    from edge_agent.config.storage import StorageConfig
-    from edge_agent.signal_state import default_state_file
-
-    try:
-        with config.open("rb") as fh:
-            storage = StorageConfig.model_validate(tomllib.load(fh).get("storage", {}))
-    except (OSError, tomllib.TOMLDecodeError, ValidationError):
-        return None
-    return default_state_file(storage.path)
-
-
 def read_state(path: Path | None) -> dict[str, Any] | None:
     """Read the signal state file, or None when there is none (unreadable counts as none)."""
-    if path is None or not path.exists():
+    if path is None:
         return None
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        return signal_state.read_state(path)
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) else None
 
 
 def _alive(pid: object) -> bool:
@@ -169,7 +154,7 @@ def run(args: Any) -> int:
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
         print(f"error: cannot read the signal config: {exc}", file=sys.stderr)
         return REFUSED
-    state_path = args.state_file or cfg.state_file or _default_state_file(args.config)
+    state_path = args.state_file or cfg.state_file or (state_file_of(args.config) if args.config else None)
     state = read_state(state_path)
     if not args.test:
         if state is None:
