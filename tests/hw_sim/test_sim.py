@@ -104,3 +104,25 @@ def test_sim_and_run_as_two_processes(tmp_path: Path, mosquitto: Mosquitto) -> N
                     await proc.wait()
 
     asyncio.run(main())
+
+
+def test_sim_refuses_what_it_cannot_serve_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    def sim(cfg: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edge_agent.cli", "sim", "--config", str(cfg), "--once", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    cfg = moved_demo_config(tmp_path, "mqtt://127.0.0.1:1")
+    done = sim(cfg, "--speedup", "5")  # the agent would run this config at x20: the two must agree
+    assert done.returncode == 2 and "time_scale" in done.stderr and "Traceback" not in done.stderr
+    lane = tmp_path / "lane-not-simulated.toml"
+    lane.write_text(cfg.read_text().replace("simulation = true", "simulation = false", 1))
+    done = sim(lane)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "simulation" in done.stderr
