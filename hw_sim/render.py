@@ -7,7 +7,8 @@ Where things appear is the camera installation's business: the plate camera sees
 :data:`PLATE_ROI`, the container camera sees the ISO 6346 code inside :data:`CONTAINER_ROI` (fractions of
 the frame, ``x0, y0, x1, y1``), at a varying position, scale and tilt. The agent's recognition config
 names the same regions (its defaults equal these). The training scripts synthesise their samples with
-these very functions.
+these very functions. The container camera's frames are painted by :mod:`hw_sim.render_container` (the
+same renderer the container-code models train on), with the code pinned inside :data:`CONTAINER_ROI`.
 
 Fonts come from Debian font packages when installed (``fonts-dejavu-core``, ``fonts-liberation2``,
 ``fonts-opendin``); without any, PIL's built-in font is used, so rendering never fails for lack of fonts.
@@ -23,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from hw_sim.render_container import container_scene
 from hw_sim.world import Scene
 
 Roi = tuple[float, float, float, float]
@@ -57,7 +59,6 @@ FONT_FILES: tuple[str, ...] = (
 
 _LEGENDS = ("TEXAS", "ONTARIO", "MICHIGAN", "CALIFORNIA", "QUEBEC", "NEW YORK", "ARIZONA", "MANITOBA")
 _FOOTERS = ("APPORTIONED", "COMMERCIAL", "TRUCK", "PRORATE")
-_OWNERS = ("OCEANIA", "TRITON LINES", "NORDSEA", "PACIFICA", "ATLAS BOX")
 
 
 @cache
@@ -112,15 +113,13 @@ def render_frame(
         roi = roi_box(PLATE_ROI, width, height)
         img = _truck_front(rng, width, height)
         patch: Patch | None = _plate(scene.plate, rng, font_paths, roi)
-    else:
-        roi = roi_box(CONTAINER_ROI, width, height)
-        present = scene.container is not None or rng.random() < 0.9
-        img = _container_side(rng, width, height, font_paths, present)
-        patch = _container_code(scene.container, img.getpixel((roi[0], roi[1])), rng, font_paths, roi)
-    if patch is not None:
-        piece, mask, (px, py) = patch
-        img.paste(piece, (px, py), mask)
-    return _camera_effects(img, rng, roi)
+        if patch is not None:
+            piece, mask, (px, py) = patch
+            img.paste(piece, (px, py), mask)
+        return _camera_effects(img, rng, roi)
+    roi = roi_box(CONTAINER_ROI, width, height)
+    box = container_scene(rng, size, scene.container, region=roi)  # the code inside the region
+    return _camera_effects(box.image, rng, roi)
 
 
 # ---------------------------------------------------------------------------------------------- scene
@@ -149,29 +148,6 @@ def _truck_front(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     for x0 in (0.15, 0.75):  # headlights
         d.ellipse((int(w * x0), int(h * 0.40), int(w * (x0 + 0.10)), int(h * 0.50)), fill=(230, 230, 210))
     d.rectangle((int(w * 0.10), int(h * 0.52), int(w * 0.90), int(h * 0.80)), fill=_colour(rng, 40, 200))
-    return img
-
-
-def _container_side(
-    rng: np.random.Generator, w: int, h: int, fonts: Sequence[Path | None], present: bool
-) -> Image.Image:
-    """Yard and sky, and a corrugated container side if ``present`` (else a bare chassis)."""
-    img = Image.new("RGB", (w, h), _colour(rng, 110, 210))
-    d = ImageDraw.Draw(img)
-    d.rectangle((0, int(h * 0.88), w, h), fill=_colour(rng, 50, 90))
-    if not present:
-        d.rectangle((0, int(h * 0.70), w, int(h * 0.78)), fill=(40, 40, 40))
-        return img
-    body = _colour(rng, 20, 220)
-    d.rectangle((int(w * 0.02), int(h * 0.02), int(w * 0.98), int(h * 0.86)), fill=body)
-    shade = tuple(max(0, c - int(rng.integers(15, 40))) for c in body)
-    pitch = max(4, int(w / rng.uniform(30, 60)))
-    for x in range(int(w * 0.02), int(w * 0.98), pitch):  # corrugation
-        d.rectangle((x, int(h * 0.02), x + pitch // 2, int(h * 0.86)), fill=shade)
-    if rng.random() < 0.6:  # the owner's name in big letters, outside the code's region
-        font = load_font(fonts[int(rng.integers(len(fonts)))], max(8, int(h * 0.12)))
-        ink = (240, 240, 240) if _luma(body) < 128 else (20, 20, 20)
-        d.text((int(w * 0.06), int(h * 0.55)), str(rng.choice(_OWNERS)), font=font, fill=ink)
     return img
 
 
@@ -279,53 +255,6 @@ def _smudge(plate: Image.Image, rng: np.random.Generator) -> Image.Image:
         r = rng.uniform(h * 0.15, h * 0.35)
         d.ellipse((cx - r * 1.6, cy - r, cx + r * 1.6, cy + r), fill=mud)
     return plate.filter(ImageFilter.GaussianBlur(radius=max(1.0, h * 0.06)))
-
-
-def _container_code(
-    code: str | None,
-    body: object,
-    rng: np.random.Generator,
-    fonts: Sequence[Path | None],
-    roi: tuple[int, int, int, int],
-) -> Patch | None:
-    """The ISO 6346 code painted on the side, in one line or two, check digit boxed on some boxes."""
-    if code is None:
-        return None  # nothing readable painted in the region
-    rw, rh = roi[2] - roi[0], roi[3] - roi[1]
-    code = code.replace(" ", "")
-    two_lines = rng.random() < 0.4
-    boxed = rng.random() < 0.5
-    path = fonts[int(rng.integers(len(fonts)))]
-    if two_lines:
-        lines = [code[:4], f"{code[4:10]} {code[10:]}"]
-        max_w, max_h = rw * rng.uniform(0.55, 0.9), rh * rng.uniform(0.30, 0.42)
-    else:
-        lines = [f"{code[:4]} {code[4:10]} {code[10:]}"]
-        max_w, max_h = rw * rng.uniform(0.80, 0.94), rh * rng.uniform(0.18, 0.35)
-    font = _fit_font(path, lines[-1], max_w, max_h)
-    line_h = max(_text_size(font, ln)[3] - _text_size(font, ln)[1] for ln in lines)
-    gap = int(line_h * rng.uniform(0.25, 0.5))
-    width = max(_text_size(font, ln)[2] for ln in lines) + line_h // 2
-    height = line_h * len(lines) + gap * (len(lines) - 1) + line_h // 2
-    dark_body = isinstance(body, tuple) and _luma(body) < 128
-    ink = (int(rng.integers(215, 250)),) * 3 if dark_body else (int(rng.integers(5, 40)),) * 3
-    mask = Image.new("L", (width, height), 0)
-    md = ImageDraw.Draw(mask)
-    y = line_h // 4
-    for ln in lines:
-        x0, y0, x1, _ = _text_size(font, ln)
-        md.text((line_h // 4 - x0, y - y0), ln, font=font, fill=255)
-        if boxed and ln[-1].isdigit():
-            dx0, _, dx1, _ = _text_size(font, ln[-1])
-            pad = max(2, line_h // 6)
-            right = line_h // 4 - x0 + x1
-            md.rectangle(
-                (right - (dx1 - dx0) - pad, y - pad, right + pad, y + line_h + pad),
-                outline=255,
-                width=max(1, line_h // 12),
-            )
-        y += line_h + gap
-    return _place(Image.new("RGB", (width, height), ink), mask, rng, roi)
 
 
 # ---------------------------------------------------------------------------------------------- camera

@@ -140,3 +140,40 @@ def load(spec: FontSpec | None, size: int) -> Font:
                 font.set_variation_by_axes([spec.weight])
         return font
     return ImageFont.load_default(size)
+
+
+CONTAINER_TRAIN: tuple[FontSpec, ...] = (
+    _d("opendin/OSP-DIN.ttf"),
+    _d("dejavu/DejaVuSans-Bold.ttf"),
+    _d("dejavu/DejaVuSansMono-Bold.ttf"),
+    _d("liberation2/LiberationSans-Bold.ttf"),
+    _d("liberation/LiberationSansNarrow-Bold.ttf"),
+    _d("urw-base35/NimbusSansNarrow-Bold.otf"),
+    _d("urw-base35/NimbusSans-Bold.otf"),
+    _d("roboto/unhinted/RobotoCondensed-Bold.ttf"),
+    _d("ocr-b/OCRB.otf"),
+    _d("bebas-neue/BebasNeue-Bold.otf"),
+    _d("croscore/Arimo-Bold.ttf"),
+    _d("open-sans/OpenSans-CondBold.ttf"),
+    _p("fontpkg_oswald", "Oswald[wght].ttf", 600),
+    _p("fontpkg_barlow_semi_condensed", "BarlowSemiCondensed-Bold.ttf"),
+    _p("fontpkg_fira_sans_condensed", "FiraSansCondensed-Bold.ttf"),
+    _p("fontpkg_saira_condensed", "SairaCondensed-Bold.ttf"),
+    _p("fontpkg_ibm_plex_sans_condensed", "IBMPlexSansCondensed-Bold.ttf"),
+    _p("fontpkg_pt_sans_narrow", "PT_Sans-Narrow-Web-Bold.ttf"),
+    _p("fontpkg_black_ops_one", "BlackOpsOne-Regular.ttf"),
+    _p("fontpkg_russo_one", "RussoOne-Regular.ttf"),
+    _p("fontpkg_rajdhani", "Rajdhani-Bold.ttf"),
+    _p("fontpkg_share_tech", "ShareTech-Regular.ttf"),
+    _p("fontpkg_chakra_petch", "ChakraPetch-Bold.ttf"),
+)
+"""Container-code faces training renders with: DIN-like, condensed, stencil-like and OCR faces."""
+
+CONTAINER_HELD_OUT: tuple[FontSpec, ...] = (
+    _d("dejavu/DejaVuSansCondensed-Bold.ttf"),
+    _d("routed-gothic/routed-gothic-narrow.ttf"),
+    _p("fontpkg_fjalla_one", "FjallaOne-Regular.ttf"),
+    _p("fontpkg_barlow_condensed", "BarlowCondensed-SemiBold.ttf"),
+    _p("fontpkg_exo_2", "Exo2[wght].ttf", 700),
+)
+"""Container-code faces only validation and the tests render with (never seen in training)."""
