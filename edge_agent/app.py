@@ -331,8 +331,9 @@ class Agent:
 
     def _on_outcome(self, outcome: Outcome) -> None:
         """A passage was decided: queue its evidence image (encoded off the loop), tell the observer."""
-        if outcome.passage.plate_vote is not None and any(r.crop is not None for r in outcome.passage.plates):
-            task = asyncio.get_running_loop().create_task(self._queue_evidence(outcome.passage))
+        passage = outcome.decided.passage
+        if passage.plate_vote is not None and any(r.crop is not None for r in passage.plates):
+            task = asyncio.get_running_loop().create_task(self._queue_evidence(passage))
             self._publishing.add(task)
             task.add_done_callback(self._published)
         if self.hooks.on_outcome is not None:

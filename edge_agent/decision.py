@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from edge_agent.config.lane import GeometryConfig, PolicyConfig
-from edge_agent.domain import Decision, Passage, Reason, TagKind, Verdict
+from edge_agent.domain import DecidedPassage, Decision, Passage, Reason, TagKind, Verdict
 from edge_agent.reference import PreArrival, ReferenceView
 
 
@@ -96,8 +96,14 @@ def _weight(policy: PolicyConfig, record: PreArrival, passage: Passage, reasons:
 
 def decide(
     passage: Passage, view: ReferenceView, policy: PolicyConfig, geometry: GeometryConfig, today: date
+) -> DecidedPassage:
+    """Decide one passage. Pure: the same inputs always give the same decided passage."""
+    return DecidedPassage(passage, _decision(passage, view, policy, geometry, today))
+
+
+def _decision(
+    passage: Passage, view: ReferenceView, policy: PolicyConfig, geometry: GeometryConfig, today: date
 ) -> Decision:
-    """Decide one passage. Pure: the same inputs always give the same decision."""
     reasons: list[Reason] = sorted(passage.flags)
     transponder = _single(passage, TagKind.CONVEYANCE, reasons)
     fast_card = _single(passage, TagKind.FAST_CARD, reasons)

@@ -185,7 +185,7 @@ class SignalAspect(StrEnum):
     DARK = "dark"  # only during break-before-make between aspects
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TagSummary:
     """Repeated reads of one tag in one passage collapsed to one line."""
 
@@ -199,9 +199,14 @@ class TagSummary:
     seal_id: str | None = None  # for e-seals, the seal id carried in the EPC
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Passage:
-    """One vehicle's trip through the lane, from entry loop to exit loop."""
+    """One vehicle's trip through the lane, from entry loop to exit loop: facts, never changed.
+
+    The tracker keeps its own working record while the vehicle is on the loops and hands over a
+    ``Passage`` once everything that can be known about it is in; the lane's later steps make new
+    values from it (``dataclasses.replace(passage, plate_vote=...)``, :class:`DecidedPassage`).
+    """
 
     passage_id: str
     entered_mono: float
@@ -209,19 +214,18 @@ class Passage:
     entry_cleared_mono: float | None = None  # tail left the entry loop
     exit_mono: float | None = None  # front reached the exit loop
     exit_cleared_mono: float | None = None  # tail left the exit loop
-    tags: dict[str, TagSummary] = field(default_factory=dict)
+    tags: tuple[TagSummary, ...] = ()  # one per tag, in the order first seen
     wim: WimRecord | None = None
-    plates: list[PlateRead] = field(default_factory=list)
-    containers: list[ContainerRead] = field(default_factory=list)
-    flags: set[Reason] = field(default_factory=set)  # tracker-detected problems
-    decision: Decision | None = None
-    decided_mono: float | None = None
+    plates: tuple[PlateRead, ...] = ()
+    containers: tuple[ContainerRead, ...] = ()
+    flags: frozenset[Reason] = frozenset()  # tracker-detected problems
+    ready_mono: float | None = None  # when the tracker handed it over to be decided
     speed_kmh: float | None = None
-    plate_vote: PlateVote | None = None  # set by the lane just before the decision
+    plate_vote: PlateVote | None = None  # added by the lane just before the decision
 
-    def tags_of(self, kind: TagKind) -> list[TagSummary]:
+    def tags_of(self, kind: TagKind) -> tuple[TagSummary, ...]:
         """The tags of one kind seen in this passage."""
-        return [t for t in self.tags.values() if t.kind is kind]
+        return tuple(t for t in self.tags if t.kind is kind)
 
     @property
     def best_plate(self) -> PlateRead | None:
@@ -238,3 +242,19 @@ class Passage:
         """The most confident container read with a valid check digit, else the most confident."""
         valid = [c for c in self.containers if c.check_ok]
         return max(valid or self.containers, key=lambda c: c.confidence, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedPassage:
+    """A passage and the lane's decision on it: what the journal records and the signal acts on.
+
+    A later change of mind (the signal refused the green) is a new value with another decision.
+    """
+
+    passage: Passage
+    decision: Decision
+
+    @property
+    def passage_id(self) -> str:
+        """The passage's id."""
+        return self.passage.passage_id

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from edge_agent.domain import Passage, TagKind
+from edge_agent.domain import DecidedPassage, TagKind
 from edge_agent.plate_vote import vote_payload
 from edge_agent.store.db import Store
 from edge_agent.store.outbox import Outbox
@@ -43,11 +43,10 @@ PASSAGE_SCHEMA = "lane.passage/1"
 
 
 def passage_payload(
-    p: Passage, *, site_id: str, lane_id: str, decided_at: datetime, latency_ms: float
+    decided: DecidedPassage, *, site_id: str, lane_id: str, decided_at: datetime, latency_ms: float
 ) -> dict[str, Any]:
     """The ``lane.passage/1`` message for a decided passage (see ``edge_agent/schemas/passage.json``)."""
-    if p.decision is None:
-        raise ValueError("passage is not decided")
+    p, decision = decided.passage, decided.decision
     plate = p.best_plate
     container = p.best_container
     transponders = p.tags_of(TagKind.CONVEYANCE)
@@ -60,9 +59,9 @@ def passage_payload(
         "lane_id": lane_id,
         "entered_at": utc_iso(p.entered_utc),
         "decided_at": utc_iso(decided_at),
-        "decision": p.decision.verdict.value,
-        "reasons": [r.value for r in p.decision.reasons],
-        "matched_record": p.decision.matched_record,
+        "decision": decision.verdict.value,
+        "reasons": [r.value for r in decision.reasons],
+        "matched_record": decision.matched_record,
         "decision_latency_ms": round(latency_ms, 3),
         "vehicle": {
             "plate": plate.text if plate else None,
@@ -93,7 +92,7 @@ def passage_payload(
                 "peak_rssi_dbm": t.peak_rssi_dbm,
                 "antennas": sorted(t.antennas),
             }
-            for t in sorted(p.tags.values(), key=lambda t: t.first_mono)
+            for t in sorted(p.tags, key=lambda t: t.first_mono)
         ],
     }
 

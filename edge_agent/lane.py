@@ -2,11 +2,13 @@
 
 Order of work for every passage (the safety and durability argument in one place):
 
-1. the tracker says the passage is complete (all its reads are in);
-2. :func:`edge_agent.decision.decide` decides it against the reference data (pure);
+1. the tracker hands over the passage, a frozen value, when it is complete (all its reads are in);
+2. its plate is voted across the frames, and :func:`edge_agent.decision.decide` decides it against
+   the reference data (pure), giving a :class:`~edge_agent.domain.DecidedPassage`;
 3. a release is put to the signal, the one judge of whether green may be given now: when it refuses
    (lane closed, officer hold, a fault), the passage is recorded as the referral the truck will see,
-   with the signal's reason (``lane_closed``, ``officer_hold``, ``device_fault``);
+   with the signal's reason (``lane_closed``, ``officer_hold``, ``device_fault``): a new decided
+   passage, never a change to the first;
 4. the journal commits the passage *and* its upstream message in one transaction;
 5. only then is the decision acted on: green for a release; nothing for a referral (red stays). If the
    signal's state changed during the commit and it now refuses, the record is amended (revision 2);
@@ -25,14 +27,14 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from edge_agent.clock import Clock
 from edge_agent.config import LaneConfig
 from edge_agent.decision import decide
-from edge_agent.domain import Decision, DeviceFault, LaneEvent, Passage, Reason, Verdict
+from edge_agent.domain import DecidedPassage, Decision, DeviceFault, LaneEvent, Passage, Reason
 from edge_agent.errors import StoreError
 from edge_agent.journal import Journal, passage_payload
 from edge_agent.plate_vote import vote as vote_plates
@@ -65,9 +67,13 @@ class SignalLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the lane did with one passage (for the demo and diagnostics)."""
+    """What the lane did with one passage (for the demo and diagnostics).
 
-    passage: Passage
+    ``decided`` is the decision the truck saw (an amendment's, when there was one); ``payload`` is the
+    passage's first message.
+    """
+
+    decided: DecidedPassage
     payload: dict[str, Any]
     latency_ms: float
     green: bool
@@ -186,42 +192,43 @@ class Lane:
     async def _decide(self, p: Passage, ready_at: float) -> None:
         cfg = self._cfg
         decided_at: datetime = self._clock.utcnow()
-        p.plate_vote = vote = vote_plates(p.plates, cfg.policy.min_plate_confidence)
+        vote = vote_plates(p.plates, cfg.policy.min_plate_confidence)
         self.counters["plate_frames_accepted"] += vote.accepted  # a dirty lens shows up as a number
         self.counters["plate_frames_rejected"] += vote.rejected
-        decision = decide(p, self._reference.view, cfg.policy, cfg.geometry, decided_at.date())
-        if decision.released:
-            decision = self._as_seen(p, decision)
-        p.decision = decision
+        voted = replace(p, plate_vote=vote)
+        decided = decide(voted, self._reference.view, cfg.policy, cfg.geometry, decided_at.date())
+        if decided.decision.released:
+            decided = self._as_seen(decided)
         latency_ms = (time.perf_counter() - ready_at) * 1000.0
-        payload = passage_payload(
-            p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at, latency_ms=latency_ms
+        payload_of = functools.partial(
+            passage_payload,
+            site_id=cfg.site_id,
+            lane_id=cfg.lane_id,
+            decided_at=decided_at,
+            latency_ms=latency_ms,
         )
+        payload = payload_of(decided)
         try:
             await self._journal.commit(payload)  # durable before anything is acted on
         except StoreError as exc:
             # not recorded, so not acted on: the truck sees red, and that is what gets recorded later
             log.error("lane: passage %s not journaled (%s): red; held in memory", p.passage_id, exc)
-            if decision.released:
-                decision = Decision.refer(Reason.DEVICE_FAULT, matched_record=decision.matched_record)
-                p.decision = decision
-                payload = passage_payload(
-                    p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at, latency_ms=latency_ms
-                )
+            if decided.decision.released:
+                refer = Decision.refer(Reason.DEVICE_FAULT, matched_record=decided.decision.matched_record)
+                decided = replace(decided, decision=refer)
+                payload = payload_of(decided)
             await self._write(f"passage {p.passage_id}", functools.partial(self._journal.commit, payload))
-        green = decision.verdict is Verdict.RELEASE and self._signal.grant(p.passage_id)
-        if decision.released and not green:
+        green = decided.decision.released and self._signal.grant(p.passage_id)
+        if decided.decision.released and not green:
             # a hold, close or fault arrived while the release was being committed: record what
             # the truck sees (revision 2 supersedes the first message upstream)
-            p.decision = self._as_seen(p, decision, after_commit=True)
-            decision = p.decision
-            amended = passage_payload(
-                p, site_id=cfg.site_id, lane_id=cfg.lane_id, decided_at=decided_at, latency_ms=latency_ms
-            ) | {"revision": 2}
+            decided = self._as_seen(decided, after_commit=True)
+            amended = payload_of(decided) | {"revision": 2}
             self.counters["amended"] += 1
             await self._write(f"amendment of {p.passage_id}", functools.partial(self._journal.amend, amended))
         latency_ms = (time.perf_counter() - ready_at) * 1000.0
         self._notify()
+        decision = decided.decision
         self.counters[decision.verdict.value] += 1
         log.info(
             "passage %s: %s %s (%.1f ms)",
@@ -231,14 +238,15 @@ class Lane:
             latency_ms,
         )
         if self._on_outcome is not None:
-            self._on_outcome(Outcome(p, payload, latency_ms, green))
+            self._on_outcome(Outcome(decided, payload, latency_ms, green))
 
-    def _as_seen(self, p: Passage, decision: Decision, *, after_commit: bool = False) -> Decision:
+    def _as_seen(self, decided: DecidedPassage, *, after_commit: bool = False) -> DecidedPassage:
         """A release the signal refuses now becomes the referral the truck sees, with its reason."""
-        refusal = self._signal.refusal(p.passage_id)
+        refusal = self._signal.refusal(decided.passage_id)
         if refusal is None and after_commit:
             refusal = Refusal(Reason.LANE_CLOSED, "the signal refused the green")
         if refusal is None:
-            return decision
+            return decided
         self.counters[f"refused:{refusal.reason.value}"] += 1
-        return Decision.refer(refusal.reason, matched_record=decision.matched_record)
+        referral = Decision.refer(refusal.reason, matched_record=decided.decision.matched_record)
+        return replace(decided, decision=referral)

@@ -23,6 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 
 from edge_agent.clock import Clock
@@ -38,6 +39,7 @@ from edge_agent.domain import (
     Reason,
     TagKind,
     TagRead,
+    TagSummary,
     WimRecord,
 )
 from edge_agent.ids import new_id
@@ -59,7 +61,10 @@ class Anchor(Enum):
 
 @dataclass(slots=True)
 class _Track:
-    passage: Passage
+    """The tracker's own working record of one vehicle on the loops (never handed out: see :meth:`facts`)."""
+
+    passage_id: str
+    entered_utc: datetime
     entry_rise: float
     entry_fall: float | None = None
     exit_rise: float | None = None
@@ -68,6 +73,31 @@ class _Track:
     ready: bool = False
     faults_seen: set[str] = field(default_factory=set)
     complete_mono: float | None = None  # when all but pending recognition was in
+    tags: dict[str, TagSummary] = field(default_factory=dict)
+    wim: WimRecord | None = None
+    plates: list[PlateRead] = field(default_factory=list)
+    containers: list[ContainerRead] = field(default_factory=list)
+    flags: set[Reason] = field(default_factory=set)
+    ready_mono: float | None = None
+    speed_kmh: float | None = None
+
+    def facts(self) -> Passage:
+        """What is known of this vehicle now, as a value no later event can change."""
+        return Passage(
+            passage_id=self.passage_id,
+            entered_mono=self.entry_rise,
+            entered_utc=self.entered_utc,
+            entry_cleared_mono=self.entry_fall,
+            exit_mono=self.exit_rise,
+            exit_cleared_mono=self.exit_fall,
+            tags=tuple(self.tags.values()),
+            wim=self.wim,
+            plates=tuple(self.plates),
+            containers=tuple(self.containers),
+            flags=frozenset(self.flags),
+            ready_mono=self.ready_mono,
+            speed_kmh=self.speed_kmh,
+        )
 
     def front(self, t: float, v: float) -> float:
         return v * (t - self.entry_rise)
@@ -92,11 +122,13 @@ class TrackerStats:
 
 
 class PassageTracker:
-    """Turns lane events into decided, then closed, passages.
+    """Turns lane events into passages ready to be decided, then closed.
 
     ``on_ready(passage)`` is called once per passage when everything that can be known about it is in
     (its ``flags`` carry tracker-detected problems); ``on_closed(passage)`` when its tail clears the exit
-    loop or it is abandoned. Both are plain callables on the lane loop.
+    loop or it is abandoned. Both are plain callables on the lane loop. Each is given a frozen
+    :class:`Passage`: what the tracker learns later (the exit loop's times) goes into the tracker's own
+    record, and ``on_closed`` gets a new value with it; a passage already handed over never changes.
     """
 
     def __init__(
@@ -147,12 +179,12 @@ class PassageTracker:
     # ------------------------------------------------------------------ events
     @property
     def open_passages(self) -> list[Passage]:
-        """Passages between entry and exit, oldest first."""
-        return [t.passage for t in self._tracks]
+        """Passages between entry and exit, oldest first, as they stand now."""
+        return [t.facts() for t in self._tracks]
 
     def is_open(self, passage_id: str) -> bool:
         """Whether ``passage_id`` is a vehicle in the lane now (between the entry loop and the stop line)."""
-        return any(t.passage.passage_id == passage_id for t in self._tracks)
+        return any(t.passage_id == passage_id for t in self._tracks)
 
     def handle(self, event: LaneEvent) -> None:
         """Take one event from a device source."""
@@ -197,8 +229,7 @@ class PassageTracker:
     def _loop(self, ev: LoopEvent) -> None:
         c = self.stats.counters
         if ev.loop == self._entry and ev.present:
-            passage = Passage(passage_id=new_id(), entered_mono=ev.mono, entered_utc=self._clock.utcnow())
-            track = _Track(passage, ev.mono, faults_seen=set(self._active_faults))
+            track = _Track(new_id(), self._clock.utcnow(), ev.mono, faults_seen=set(self._active_faults))
             self._tracks.append(track)
             c["entries"] += 1
         elif ev.loop == self._entry:
@@ -207,7 +238,6 @@ class PassageTracker:
                 c["orphan_loop_events"] += 1
                 return
             t.entry_fall = ev.mono
-            t.passage.entry_cleared_mono = ev.mono
             self._match_wim()
         elif ev.loop == self._exit and ev.present:
             t = next((t for t in self._tracks if t.exit_rise is None), None)
@@ -215,7 +245,6 @@ class PassageTracker:
                 c["orphan_loop_events"] += 1
                 return
             t.exit_rise = ev.mono
-            t.passage.exit_mono = ev.mono
             if t.speed_ms is None and ev.mono > t.entry_rise:
                 t.speed_ms = self._g.exit_loop_m / (ev.mono - t.entry_rise)
         elif ev.loop == self._exit:
@@ -224,7 +253,6 @@ class PassageTracker:
                 c["orphan_loop_events"] += 1
                 return
             t.exit_fall = ev.mono
-            t.passage.exit_cleared_mono = ev.mono
             if not t.ready:
                 self._ready(t, ev.mono)
             self._close(t)
@@ -237,7 +265,7 @@ class PassageTracker:
             v = rec.speed_kmh / 3.6
             best: tuple[float, _Track] | None = None
             for t in self._tracks:
-                if t.entry_fall is None or t.passage.wim is not None or v <= 0:
+                if t.entry_fall is None or t.wim is not None or v <= 0:
                     continue
                 crossed = t.entry_fall + self._g.wim_m / v
                 lag = rec.mono - crossed
@@ -247,16 +275,14 @@ class PassageTracker:
                     best = (abs(lag), t)
             if best is not None:
                 t = best[1]
-                t.passage.wim = rec
+                t.wim = rec
                 if _plausible(rec):
                     t.speed_ms = v
                     self._last_speed_ms = v
                 else:
-                    t.passage.flags.add(Reason.BAD_DEVICE_DATA)
+                    t.flags.add(Reason.BAD_DEVICE_DATA)
                 self._wim.remove(rec)
-            elif self._tracks and all(
-                t.entry_fall is not None and t.passage.wim is not None for t in self._tracks
-            ):
+            elif self._tracks and all(t.entry_fall is not None and t.wim is not None for t in self._tracks):
                 self.stats.counters["unmatched_wim_records"] += 1
                 self._wim.remove(rec)
 
@@ -265,12 +291,11 @@ class PassageTracker:
         """Decide passages whose reads are all in; time out dwelling passages. Call often."""
         now = self._clock.monotonic()
         for t in list(self._tracks):
-            p = t.passage
             if not t.ready and self._complete(t, now) and not self._awaiting_recognition(t, now):
                 self._ready(t, now)
             if now - t.entry_rise > self._g.max_dwell_s:
                 if not t.ready:
-                    p.flags.add(Reason.DWELL_TIMEOUT)
+                    t.flags.add(Reason.DWELL_TIMEOUT)
                     self._ready(t, now)
                 self.stats.counters["abandoned"] += 1
                 self._close(t)
@@ -301,12 +326,11 @@ class PassageTracker:
         return False
 
     def _ready(self, t: _Track, now: float) -> None:
-        p = t.passage
         t.ready = True
         v = t.speed_ms
         if v is None and t.exit_rise is not None and t.exit_rise > t.entry_rise:
             v = self._g.exit_loop_m / (t.exit_rise - t.entry_rise)
-        p.speed_kmh = None if v is None else round(v * 3.6, 2)
+        t.speed_kmh = None if v is None else round(v * 3.6, 2)
         self._attribute(t, v or self._nominal_speed())
         idx = self._tracks.index(t)
         if idx > 0 or self._last_entry_fall is not None:
@@ -314,21 +338,21 @@ class PassageTracker:
             if leader_fall is not None and v is not None:
                 gap = (t.entry_rise - leader_fall) * v
                 if gap < self._g.min_gap_m:
-                    p.flags.add(Reason.TAILGATING)
+                    t.flags.add(Reason.TAILGATING)
         if "wim" in t.faults_seen or any(f.device == "wim" for f in self._active_faults.values()):
-            p.flags.add(Reason.WIM_FAULT)
+            t.flags.add(Reason.WIM_FAULT)
         if t.faults_seen - {"wim"}:
-            p.flags.add(Reason.DEVICE_FAULT)
-        p.decided_mono = now
+            t.flags.add(Reason.DEVICE_FAULT)
+        t.ready_mono = now
         self.stats.counters["ready"] += 1
-        self._on_ready(p)
+        self._on_ready(t.facts())
 
     def _close(self, t: _Track) -> None:
         if t in self._tracks:
             self._tracks.remove(t)
             if t.entry_fall is not None:
                 self._last_entry_fall = t.entry_fall
-            self._on_closed(t.passage)
+            self._on_closed(t.facts())
 
     # ------------------------------------------------------------------ attribution
     def _nominal_speed(self) -> float:
@@ -350,7 +374,6 @@ class PassageTracker:
         return 0.0 if rear <= item.x <= front else min(abs(front - item.x), abs(rear - item.x))
 
     def _attribute(self, target: _Track, v_target: float) -> None:
-        p = target.passage
         keep: list[_Pending] = []
         for item in self._pending:
             at = item.event.mono
@@ -367,20 +390,20 @@ class PassageTracker:
                 keep.append(item)
                 continue
             if len(scored) > 1 and scored[1][0] - scored[0][0] < _TIE_M:
-                p.flags.add(Reason.AMBIGUOUS_READS)
+                target.flags.add(Reason.AMBIGUOUS_READS)
                 self.stats.counters["ambiguous_reads"] += 1
-            self._join(p, item)
+            self._join(target, item)
         self._pending = keep
 
-    def _join(self, p: Passage, item: _Pending) -> None:
+    def _join(self, t: _Track, item: _Pending) -> None:
         ev = item.event
         if isinstance(ev, TagRead):
             assert item.kind is not None
-            p.tags[ev.epc] = summarise(p.tags.get(ev.epc), ev, item.kind)
+            t.tags[ev.epc] = summarise(t.tags.get(ev.epc), ev, item.kind)
         elif isinstance(ev, PlateRead):
-            p.plates.append(ev)
+            t.plates.append(ev)
         else:
-            p.containers.append(ev)
+            t.containers.append(ev)
 
     def _expire_reads(self, now: float) -> None:
         """Drop reads nobody can claim any more (older than the oldest open passage)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -62,26 +63,27 @@ def passage(
     gross: float | None = 30100.0,
     speed: float = 10.0,
 ) -> Passage:
-    p = Passage("p1", 0.0, datetime(2026, 11, 28, tzinfo=UTC), speed_kmh=speed)
-    if transponder:
-        p.tags[transponder] = tag(transponder, TagKind.CONVEYANCE)
-    if card:
-        p.tags[card] = tag(card, TagKind.FAST_CARD)
-    for s in seals:
-        p.tags[s] = tag(s, TagKind.ESEAL)
-    if plate:
-        p.plates.append(PlateRead(plate, 0.9, "front", 1.0))
-    if container:
-        from edge_agent.codes import container_valid
+    from edge_agent.codes import container_valid
 
-        p.containers.append(ContainerRead(container, container_valid(container), 0.9, "box", 1.5))
-    if gross is not None:
-        p.wim = WimRecord(1, speed, (gross / 2, gross / 2), (0.0, 6.0), gross, 0, 2.0)
-    return p
+    tags = [tag(transponder, TagKind.CONVEYANCE)] if transponder else []
+    tags += [tag(card, TagKind.FAST_CARD)] if card else []
+    tags += [tag(s, TagKind.ESEAL) for s in seals]
+    return Passage(
+        "p1",
+        0.0,
+        datetime(2026, 11, 28, tzinfo=UTC),
+        tags=tuple(tags),
+        plates=(PlateRead(plate, 0.9, "front", 1.0),) if plate else (),
+        containers=(ContainerRead(container, container_valid(container), 0.9, "box", 1.5),)
+        if container
+        else (),
+        wim=None if gross is None else WimRecord(1, speed, (gross / 2, gross / 2), (0.0, 6.0), gross, 0, 2.0),
+        speed_kmh=speed,
+    )
 
 
 def run(p: Passage, v: ReferenceView, **policy: object) -> tuple[Verdict, set[Reason]]:
-    d = decide(p, v, PolicyConfig.model_validate(policy), GeometryConfig(), TODAY)
+    d = decide(p, v, PolicyConfig.model_validate(policy), GeometryConfig(), TODAY).decision
     return d.verdict, set(d.reasons)
 
 
@@ -158,18 +160,16 @@ def test_conveyance_policy_transponder_only_accepts_an_unread_plate() -> None:
 def test_two_transponders_in_one_passage_are_ambiguous() -> None:
     p = passage()
     other = "30" + "F" * 22
-    p.tags[other] = tag(other, TagKind.CONVEYANCE)
+    p = replace(p, tags=(*p.tags, tag(other, TagKind.CONVEYANCE)))
     assert Reason.AMBIGUOUS_READS in run(p, view(record()))[1]
 
 
 def test_tracker_flags_always_refer() -> None:
-    p = passage()
-    p.flags.add(Reason.TAILGATING)
+    p = replace(passage(), flags=frozenset({Reason.TAILGATING}))
     verdict, reasons = run(p, view(record()))
     assert verdict is Verdict.REFER and reasons == {Reason.TAILGATING}
 
 
 def test_low_confidence_plate_is_ignored() -> None:
-    p = passage()
-    p.plates[0] = PlateRead("ABC1234", 0.3, "front", 1.0)
+    p = replace(passage(), plates=(PlateRead("ABC1234", 0.3, "front", 1.0),))
     assert Reason.PLATE_UNREAD in run(p, view(record()))[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 
 from edge_agent.config.storage import StorageConfig
-from edge_agent.domain import Decision, PlateRead
+from edge_agent.domain import DecidedPassage, Decision, PlateRead
 from edge_agent.evidence import encode_jpeg, evidence_message
 from edge_agent.ids import new_id
 from edge_agent.journal import Journal, passage_payload
@@ -33,13 +34,10 @@ def _crop(text: str, seed: int) -> np.ndarray:
     return frame[y0:y1, x0:x1]
 
 
-def _decided(crops: list[tuple[str, float, np.ndarray | None]]):  # type: ignore[no-untyped-def]
-    p = passage(plate=None)
-    p.passage_id = new_id()
-    p.plates += [PlateRead(t, c, "front", 10.0 + i, crop) for i, (t, c, crop) in enumerate(crops)]
-    p.plate_vote = vote(p.plates, 0.6)
-    p.decision = Decision.refer()
-    return p
+def _decided(crops: list[tuple[str, float, np.ndarray | None]]) -> DecidedPassage:
+    plates = tuple(PlateRead(t, c, "front", 10.0 + i, crop) for i, (t, c, crop) in enumerate(crops))
+    p = replace(passage(plate=None), passage_id=new_id(), plates=plates, plate_vote=vote(plates, 0.6))
+    return DecidedPassage(p, Decision.refer())
 
 
 def _jpeg(message: dict[str, object]) -> Image.Image:
@@ -49,7 +47,7 @@ def _jpeg(message: dict[str, object]) -> Image.Image:
 def test_the_voted_reads_crop_goes_as_a_small_jpeg_matching_its_schema() -> None:
     sharp, other = _crop("KZT4821", 1), _crop("KZT4821", 2)
     p = _decided([("KZT4821", 0.7, other), ("KZT4821", 0.9, sharp), ("", 0.0, other)])
-    msg = evidence_message(p, site_id="S", lane_id="L", now_mono=12.0, now_utc=NOW)
+    msg = evidence_message(p.passage, site_id="S", lane_id="L", now_mono=12.0, now_utc=NOW)
     assert msg is not None
     validate("evidence", msg)
     assert msg["passage_id"] == p.passage_id and msg["text"] == "KZT4821" and msg["confidence"] == 0.9
@@ -61,14 +59,16 @@ def test_the_voted_reads_crop_goes_as_a_small_jpeg_matching_its_schema() -> None
 
 def test_an_unread_plate_still_sends_its_most_confident_frame_with_no_text() -> None:
     p = _decided([("ABC123", 0.4, _crop("ABC123", 3)), ("", 0.0, _crop("ABC123", 4))])
-    msg = evidence_message(p, site_id="S", lane_id="L", now_mono=12.0, now_utc=NOW)
+    msg = evidence_message(p.passage, site_id="S", lane_id="L", now_mono=12.0, now_utc=NOW)
     assert msg is not None and msg["text"] is None and msg["confidence"] == 0.4
     validate("evidence", msg)
 
 
 def test_no_crop_means_no_evidence_and_a_bad_crop_is_refused() -> None:
     assert (
-        evidence_message(_decided([("ABC123", 0.9, None)]), site_id="S", lane_id="L", now_mono=0, now_utc=NOW)
+        evidence_message(
+            _decided([("ABC123", 0.9, None)]).passage, site_id="S", lane_id="L", now_mono=0, now_utc=NOW
+        )
         is None
     )
     with pytest.raises(ValueError, match="uint8"):
@@ -89,7 +89,7 @@ async def test_evidence_is_dropped_before_any_passage_when_the_store_is_short(tm
         for i in range(60):
             p = _decided([(f"KZT48{i % 4:02d}", 0.9, crops[i % 4])])
             await journal.commit(passage_payload(p, site_id="S", lane_id="L", decided_at=NOW, latency_ms=1))
-            msg = evidence_message(p, site_id="S", lane_id="L", now_mono=11.0, now_utc=NOW)
+            msg = evidence_message(p.passage, site_id="S", lane_id="L", now_mono=11.0, now_utc=NOW)
             assert msg is not None
             await outbox.put(
                 msg_id=msg["evidence_id"],

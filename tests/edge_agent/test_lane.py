@@ -115,10 +115,10 @@ def test_green_only_after_commit_and_only_for_releases(tmp_path: Path) -> None:
     outcomes, signal = asyncio.run(drive(tmp_path, 12, 3))
     scenario = generate(12, 3)
     assert [o.payload["decision"] for o in outcomes] == [t.expected for t in scenario.trucks]
-    released = [o.passage.passage_id for o in outcomes if o.payload["decision"] == "release"]
+    released = [o.decided.passage_id for o in outcomes if o.payload["decision"] == "release"]
     assert released and [g[0] for g in signal.grants] == released
     assert all(journaled and queued for _, journaled, queued in signal.grants)
-    assert sorted(signal.revoked) == sorted(o.passage.passage_id for o in outcomes)
+    assert sorted(signal.revoked) == sorted(o.decided.passage_id for o in outcomes)
 
 
 def test_closed_lane_turns_releases_into_referrals(tmp_path: Path) -> None:
@@ -130,10 +130,10 @@ def test_closed_lane_turns_releases_into_referrals(tmp_path: Path) -> None:
 
 def test_a_hold_during_the_commit_amends_the_record_to_what_the_truck_saw(tmp_path: Path) -> None:
     outcomes, signal = asyncio.run(drive(tmp_path, 12, 3, hold_during_commit=True))
-    first = [o for o in outcomes if o.passage.passage_id == signal.grants[0][0]]
+    first = [o for o in outcomes if o.decided.passage_id == signal.grants[0][0]]
     assert len(signal.grants) == 1 and len(first) == 1  # after the hold, no release is even attempted
-    assert first[0].green is False and first[0].passage.decision is not None
-    assert first[0].passage.decision.reasons == (Reason.OFFICER_HOLD,)
+    assert first[0].green is False
+    assert first[0].decided.decision.reasons == (Reason.OFFICER_HOLD,)
     with contextlib.closing(sqlite3.connect(tmp_path / "lane.sqlite3")) as conn:
         pid = signal.grants[0][0]
         row = conn.execute("SELECT decision, reasons FROM passage WHERE passage_id = ?", (pid,)).fetchone()
@@ -141,6 +141,6 @@ def test_a_hold_during_the_commit_amends_the_record_to_what_the_truck_saw(tmp_pa
         amended = conn.execute("SELECT payload FROM outbox WHERE msg_id = ?", (f"{pid}:2",)).fetchone()
     body = json.loads(amended[0])
     assert body["revision"] == 2 and body["decision"] == "refer" and body["passage_id"] == pid
-    later = [o for o in outcomes if o.passage.passage_id != pid]
+    later = [o for o in outcomes if o.decided.passage_id != pid]
     assert later and all(o.payload["decision"] == "refer" for o in later)
     assert any(o.payload["reasons"] == ["officer_hold"] for o in later)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -77,15 +78,12 @@ def test_the_same_reads_in_any_order_give_the_same_vote() -> None:
 
 
 def test_the_decision_uses_the_vote_and_the_payload_carries_it() -> None:
-    p = passage(plate=None)
-    p.passage_id = new_id()
-    p.plates += reads(("ABC1234", 0.7), ("ABC1234", 0.8), ("XBC1234", 0.99), ("", 0.0))
-    p.plate_vote = vote(p.plates, FLOOR)
+    plates = tuple(reads(("ABC1234", 0.7), ("ABC1234", 0.8), ("XBC1234", 0.99), ("", 0.0)))
+    p = replace(passage(plate=None), passage_id=new_id(), plates=plates, plate_vote=vote(plates, FLOOR))
     d = decide(p, view(record()), PolicyConfig(), GeometryConfig(), TODAY)
-    assert d.verdict is Verdict.RELEASE  # the consensus read matches the record, the outlier did not count
-    p.decision = d
+    assert d.decision.verdict is Verdict.RELEASE  # the consensus read matches the record, not the outlier
     payload = passage_payload(
-        p, site_id="S", lane_id="L", decided_at=datetime(2026, 11, 28, tzinfo=UTC), latency_ms=1
+        d, site_id="S", lane_id="L", decided_at=datetime(2026, 11, 28, tzinfo=UTC), latency_ms=1
     )
     validate("passage", payload)
     assert payload["vehicle"]["plate"] == "ABC1234"
@@ -94,9 +92,8 @@ def test_the_decision_uses_the_vote_and_the_payload_carries_it() -> None:
 
 
 def test_an_unread_vote_refers_as_plate_unread_even_with_reads_below_the_floor() -> None:
-    p = passage(plate=None)
-    p.plates += reads(("ABC1234", 0.5), ("ABC1234", 0.4))
-    p.plate_vote = vote(p.plates, FLOOR)
+    plates = tuple(reads(("ABC1234", 0.5), ("ABC1234", 0.4)))
+    p = replace(passage(plate=None), plates=plates, plate_vote=vote(plates, FLOOR))
     assert p.best_plate is None
     d = decide(p, view(record()), PolicyConfig(), GeometryConfig(), TODAY)
-    assert Reason.PLATE_UNREAD in d.reasons
+    assert Reason.PLATE_UNREAD in d.decision.reasons

@@ -109,6 +109,6 @@ def test_a_recogniser_past_its_budget_is_decided_without_the_plate(tmp_path: Pat
     passage, waited, tracker, _ = asyncio.run(_passage(folder, delay_s=1.5, max_wait_s=0.3))
     assert 0.3 <= waited < 0.6  # the budget, then decided
     assert tracker.stats.counters["recognition_wait_expired"] == 1
-    assert passage.plates == []  # the read still in flight is not waited for
+    assert passage.plates == ()  # the read still in flight is not waited for
     voted = vote(passage.plates, 0.6)
     assert voted.text is None and voted.frames == 0

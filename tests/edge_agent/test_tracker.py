@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, replace
 from datetime import date
 
 import pytest
@@ -12,6 +13,7 @@ from edge_agent.config.rfid import CrossReadRule, TagPatterns
 from edge_agent.decision import decide
 from edge_agent.domain import (
     ContainerRead,
+    DecidedPassage,
     DeviceFault,
     LaneEvent,
     LoopEvent,
@@ -96,7 +98,7 @@ def reference_of(s: Scenario) -> ReferenceView:
     )
 
 
-def play(s: Scenario, *, step_s: float = 0.1) -> tuple[list[Passage], PassageTracker]:
+def play(s: Scenario, *, step_s: float = 0.1) -> tuple[list[DecidedPassage], PassageTracker]:
     clock = ManualClock()
     events: list[LaneEvent] = []
     ready: list[Passage] = []
@@ -109,6 +111,7 @@ def play(s: Scenario, *, step_s: float = 0.1) -> tuple[list[Passage], PassageTra
     player = Player(s, Layout(), now=clock.monotonic, tags=world, loops=world, wim=world, cameras=world)
     policy = PolicyConfig.model_validate({k: v for k, v in ASSUMED_POLICY.items() if k != "min_gap_m"})
     view = reference_of(s)
+    decided: dict[str, DecidedPassage] = {}
     t = 0.0
     while t <= s.duration_s + 10:
         player.step(t)
@@ -120,12 +123,12 @@ def play(s: Scenario, *, step_s: float = 0.1) -> tuple[list[Passage], PassageTra
             tracker.handle(e)
         tracker.tick()
         for p in ready:
-            if p.decision is None:
-                p.decision = decide(p, view, policy, GEOMETRY, date(2026, 11, 28))
+            if p.passage_id not in decided:
+                decided[p.passage_id] = decide(p, view, policy, GEOMETRY, date(2026, 11, 28))
         clock.advance(step_s)
         t = clock.monotonic() - start
-    assert len(closed) == len(ready)
-    return ready, tracker
+    assert len(closed) == len(ready) == len(decided)
+    return list(decided.values()), tracker
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -133,10 +136,9 @@ def test_every_truck_gets_its_intended_outcome(seed: int) -> None:
     scenario = generate(40, seed)
     passages, _ = play(scenario)
     assert len(passages) == len(scenario.trucks)
-    for truck, p in zip(scenario.trucks, sorted(passages, key=lambda p: p.entered_mono), strict=True):
-        assert p.decision is not None
-        reasons = {r.value for r in p.decision.reasons}
-        assert p.decision.verdict.value == truck.expected, (truck.case, truck.index, reasons)
+    for truck, d in zip(scenario.trucks, sorted(passages, key=lambda d: d.passage.entered_mono), strict=True):
+        reasons = {r.value for r in d.decision.reasons}
+        assert d.decision.verdict.value == truck.expected, (truck.case, truck.index, reasons)
         assert truck.expected_reasons <= reasons, (truck.case, truck.index, reasons)
 
 
@@ -211,3 +213,47 @@ def test_a_reader_outage_during_the_passage_refers_it_as_a_device_fault() -> Non
     clock.advance(10)
     tr.handle(LoopEvent("exit", True, clock.now))
     assert len(ready) == 1 and Reason.DEVICE_FAULT in ready[0].flags
+
+
+def test_a_handed_off_passage_is_a_value_that_later_events_do_not_change() -> None:
+    clock = ManualClock()
+    ready: list[Passage] = []
+    closed: list[Passage] = []
+    tr = _tracker(clock, ready, closed)
+    t0 = clock.now
+    tr.handle(LoopEvent("entry", True, t0))
+    clock.advance(1.4)
+    tr.handle(PlateRead("KZT4821", 0.9, "front", clock.now))  # the front at the plate camera
+    clock.advance(4.6)
+    tr.handle(LoopEvent("entry", False, clock.now))
+    clock.advance(10)
+    tr.handle(LoopEvent("exit", True, clock.now))  # at the stop line: handed over to be decided
+    assert len(ready) == 1 and not closed
+    handed = ready[0]
+    as_handed = replace(handed)
+    assert [p.text for p in handed.plates] == ["KZT4821"] and handed.exit_cleared_mono is None
+
+    with pytest.raises(FrozenInstanceError):
+        handed.flags = frozenset({Reason.TAILGATING})  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        handed.plate_vote = None  # type: ignore[misc]
+    assert isinstance(handed.plates, tuple) and isinstance(handed.tags, tuple)
+
+    # what the tracker learns afterwards goes into its own record, never into the passage it handed over
+    tr.handle(PlateRead("KZT4821", 0.95, "front", clock.now))
+    tr.handle(TagRead("30" + "A" * 22, 1, -50.0, clock.now))
+    tr.handle(DeviceFault("wim", "controller", True, "sensor fault", clock.now))
+    tr.handle(WimRecord(9, 10.0, (5000.0, 5000.0), (0.0, 6.0), 10000.0, 0, clock.now))
+    clock.advance(2)
+    tr.handle(LoopEvent("exit", False, clock.now))
+    assert handed == as_handed and handed.exit_cleared_mono is None
+    assert len(closed) == 1 and closed[0] is not handed
+    assert closed[0].passage_id == handed.passage_id and closed[0].exit_cleared_mono == clock.now
+
+    # deciding makes a new value too: the decided passage carries the very passage, unchanged
+    s = generate(1, 1)
+    policy = PolicyConfig.model_validate({k: v for k, v in ASSUMED_POLICY.items() if k != "min_gap_m"})
+    decided = decide(handed, reference_of(s), policy, GEOMETRY, date(2026, 11, 28))
+    assert decided.passage is handed and handed == as_handed
+    with pytest.raises(FrozenInstanceError):
+        decided.decision = decided.decision  # type: ignore[misc]

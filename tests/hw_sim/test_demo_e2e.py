@@ -51,7 +51,7 @@ def test_every_passage_arrives_once_with_the_intended_decision(mosquitto: Mosqui
     assert lane_counts["plate_frames_accepted"] == sum(v["accepted"] for v in votes)  # in health, per lane
     assert lane_counts.get("plate_frames_rejected", 0) == sum(v["rejected"] for v in votes)
     # one evidence image per passage that had plate frames, after the passages
-    assert central.messages["evidence"] == sum(1 for o in run.outcomes if o.passage.plates)
+    assert central.messages["evidence"] == sum(1 for o in run.outcomes if o.decided.passage.plates)
 
 
 def test_demo_command_prints_a_json_summary_and_exits_zero(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from edge_agent.domain import (
     ContainerRead,
+    DecidedPassage,
     Decision,
     Passage,
     PlateRead,
@@ -35,25 +37,35 @@ def test_passage_reasons_are_the_domain_reasons() -> None:
     assert load_schema("passage")["properties"]["reasons"]["items"]["enum"] == [r.value for r in Reason]
 
 
-def _domain_passage() -> Passage:
+def _domain_passage() -> DecidedPassage:
     p = Passage(
-        passage_id="01a22181-1f8c-7000-bdff-6d77924b1147", entered_mono=10.0, entered_utc=datetime.now(UTC)
+        passage_id="01a22181-1f8c-7000-bdff-6d77924b1147",
+        entered_mono=10.0,
+        entered_utc=datetime.now(UTC),
+        tags=(
+            TagSummary(
+                "300833B2DDD9014000000001", TagKind.CONVEYANCE, 11.0, 12.0, 5, -51.0, frozenset({1, 2})
+            ),
+            TagSummary("350000000000000000000042", TagKind.FAST_CARD, 11.0, 12.0, 3, -60.0, frozenset({1})),
+            TagSummary(
+                "3A0000000000000000000007",
+                TagKind.ESEAL,
+                11.5,
+                12.0,
+                2,
+                -63.0,
+                frozenset({2}),
+                seal_id="SEAL0007",
+            ),
+        ),
+        plates=(PlateRead("ABC1234", 0.93, "plate", 10.5),),
+        containers=(ContainerRead("CSQU3054383", True, 0.9, "container", 12.0),),
+        wim=WimRecord(17, 9.1, (6000.0, 12000.0), (0.0, 4.2), 18000.0, 0, 12.5),
+        speed_kmh=9.2,
     )
-    p.tags["300833B2DDD9014000000001"] = TagSummary(
-        "300833B2DDD9014000000001", TagKind.CONVEYANCE, 11.0, 12.0, 5, -51.0, frozenset({1, 2})
+    return DecidedPassage(
+        p, Decision.refer(Reason.WEIGHT_MISMATCH, Reason.SEAL_MISMATCH, matched_record="PA-1")
     )
-    p.tags["350000000000000000000042"] = TagSummary(
-        "350000000000000000000042", TagKind.FAST_CARD, 11.0, 12.0, 3, -60.0, frozenset({1})
-    )
-    p.tags["3A0000000000000000000007"] = TagSummary(
-        "3A0000000000000000000007", TagKind.ESEAL, 11.5, 12.0, 2, -63.0, frozenset({2}), seal_id="SEAL0007"
-    )
-    p.plates.append(PlateRead("ABC1234", 0.93, "plate", 10.5))
-    p.containers.append(ContainerRead("CSQU3054383", True, 0.9, "container", 12.0))
-    p.wim = WimRecord(17, 9.1, (6000.0, 12000.0), (0.0, 4.2), 18000.0, 0, 12.5)
-    p.speed_kmh = 9.2
-    p.decision = Decision.refer(Reason.WEIGHT_MISMATCH, Reason.SEAL_MISMATCH, matched_record="PA-1")
-    return p
 
 
 def test_the_journals_passage_payload_matches_the_schema() -> None:
@@ -63,8 +75,7 @@ def test_the_journals_passage_payload_matches_the_schema() -> None:
         _domain_passage(), site_id="pe-blaine", lane_id="c3", decided_at=datetime.now(UTC), latency_ms=42.1
     )
     validate("passage", payload)
-    released = _domain_passage()
-    released.decision = Decision(Verdict.RELEASE, (), "PA-1")
+    released = replace(_domain_passage(), decision=Decision(Verdict.RELEASE, (), "PA-1"))
     validate(
         "passage",
         passage_payload(
