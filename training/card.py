@@ -177,11 +177,14 @@ def write_card(metrics_path: Path) -> Path:
     m = json.loads(metrics_path.read_text())
     stem = metrics_path.name.removesuffix(".metrics.json")
     path = metrics_path.with_name(f"{stem}.md")
-    text = (
-        _locator(m, path.with_suffix(".tflite"))
-        if m["model"] == "plate_locator"
-        else _reader(m, path.with_suffix(".tflite"))
-    )
+    import card_container
+
+    makers = {
+        "plate_locator": _locator,
+        "container": card_container.reader_card,
+        "container_locator": card_container.locator_card,
+    }
+    text = makers.get(m["model"], _reader)(m, path.with_suffix(".tflite"))
     path.write_text(text)
     return path
 

@@ -6,9 +6,8 @@ the model input by :func:`edge_agent.recognition.preprocess_crop` (the exact lan
 validation set (``held_out=True``) is painted with registration faces and background pictures that
 training never sees, so it predicts accuracy on plates of a style the model has not met.
 
-The container reader learns from full camera frames of :func:`hw_sim.render.render_frame` passed
-through :func:`edge_agent.recognition.preprocess_lines`, with the region of interest shifted and scaled
-by a few percent, as a camera drifts on its mount.
+The container reader learns from crops of container doors and sides painted by
+:mod:`hw_sim.render_container`, made by :mod:`training.synth_container` (``crop_sample``).
 
 Only numpy, pillow and the repository are needed (no TensorFlow), so the data can be inspected alone::
 
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # synth_container, however this is imported
 
 from edge_agent.codes import check_digit
 from edge_agent.recognition import CHARSET, READER_INPUT, preprocess, preprocess_crop, preprocess_lines
@@ -57,7 +57,7 @@ SHAPES = {
         "plate", READER_INPUT, (0.0, 0.0, 1.0, 1.0), 8, 1, wide_only=False, step_px=4, epochs=12, crops=True
     ),
     "container": ModelShape(
-        "container", (32, 256), CONTAINER_ROI, 11, 2, wide_only=False, step_px=4, epochs=6
+        "container", (32, 256), CONTAINER_ROI, 11, 2, wide_only=False, step_px=4, epochs=8, crops=True
     ),
 }
 
@@ -113,6 +113,10 @@ def sample(shape: ModelShape, seed: int, *, augment: bool = True) -> tuple[np.nd
     ``None`` when the seed draws a frame size the model does not train on (see ``wide_only``).
     For plate crops, ``augment=False`` means the held-out validation style (unseen faces, pictures).
     """
+    if shape.crops and shape.role == "container":
+        import synth_container  # the door renderer is only imported for the container reader
+
+        return synth_container.crop_sample(seed, held_out=not augment)
     if shape.crops:
         return crop_sample(seed, held_out=not augment)
     rng = np.random.default_rng([seed, 7])

@@ -42,14 +42,14 @@ FLOORS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 def _data_key() -> str:
     """Hash of everything that shapes a sample: synthesis, renderer, the agent's preprocessing."""
     h = hashlib.sha256()
+    renderers = sorted(str(f.relative_to(HERE.parent)) for f in (HERE.parent / "hw_sim").glob("render*.py"))
     for rel in (
-        "synth.py",
-        "../hw_sim/render.py",
-        "../hw_sim/render_plate.py",
-        "../hw_sim/render_damage.py",
-        "../hw_sim/render_fonts.py",
+        "training/synth.py",
+        "training/synth_container.py",
+        *renderers,
+        "edge_agent/recognition_container.py",
     ):
-        h.update((HERE / rel).read_bytes())
+        h.update((HERE.parent / rel).read_bytes())
     for fn in (
         recognition.roi_pixels,
         recognition._area_weights,
