@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge_agent.container_code import ContainerVote
 
 
 class TagKind(StrEnum):
@@ -222,6 +225,7 @@ class Passage:
     ready_mono: float | None = None  # when the tracker handed it over to be decided
     speed_kmh: float | None = None
     plate_vote: PlateVote | None = None  # added by the lane just before the decision
+    container_vote: ContainerVote | None = None  # likewise (:func:`edge_agent.container_code.vote`)
 
     def tags_of(self, kind: TagKind) -> tuple[TagSummary, ...]:
         """The tags of one kind seen in this passage."""
@@ -239,8 +243,19 @@ class Passage:
 
     @property
     def best_container(self) -> ContainerRead | None:
-        """The most confident container read with a valid check digit, else the most confident."""
+        """The voted code once voted, else the most confident valid read; failing those, an invalid one.
+
+        Right or absent: a vote without a winner (no valid read, or two codes as often) is ``None``,
+        except that reads which all failed their check digit give the most confident of them (still
+        ``check_ok`` false), so the decision says why it refers.
+        """
         valid = [c for c in self.containers if c.check_ok]
+        if self.container_vote is not None:
+            vote = self.container_vote
+            if vote.code is not None and vote.best is not None and vote.confidence is not None:
+                return ContainerRead(vote.code, True, vote.confidence, vote.best.camera, vote.best.mono)
+            if valid:
+                return None
         return max(valid or self.containers, key=lambda c: c.confidence, default=None)
 
 

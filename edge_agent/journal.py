@@ -72,6 +72,7 @@ def passage_payload(
             "speed_kmh": p.speed_kmh,
         },
         "plate_vote": vote_payload(p.plate_vote),
+        "container_vote": p.container_vote.to_payload() if p.container_vote is not None else None,
         "driver": {"fast_card": cards[0].epc if len(cards) == 1 else None},
         "seals": sorted(t.seal_id or t.epc for t in p.tags_of(TagKind.ESEAL)),
         "wim": None

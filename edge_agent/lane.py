@@ -37,6 +37,7 @@ from edge_agent.decision import decide
 from edge_agent.domain import DecidedPassage, Decision, DeviceFault, LaneEvent, Passage, Reason
 from edge_agent.errors import StoreError
 from edge_agent.journal import Journal, passage_payload
+from edge_agent.container_code import vote as vote_containers
 from edge_agent.plate_vote import vote as vote_plates
 from edge_agent.reference import ReferenceData
 from edge_agent.signal_policy import Refusal
@@ -195,7 +196,8 @@ class Lane:
         vote = vote_plates(p.plates, cfg.policy.min_plate_confidence)
         self.counters["plate_frames_accepted"] += vote.accepted  # a dirty lens shows up as a number
         self.counters["plate_frames_rejected"] += vote.rejected
-        voted = replace(p, plate_vote=vote)
+        containers = vote_containers(p.containers, 0.0)  # the recogniser applied its floor
+        voted = replace(p, plate_vote=vote, container_vote=containers)
         decided = decide(voted, self._reference.view, cfg.policy, cfg.geometry, decided_at.date())
         if decided.decision.released:
             decided = self._as_seen(decided)
