@@ -72,12 +72,12 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def embedded_broker(port: int) -> Any:
-    """A pure-Python MQTT 3.1.1 broker (amqtt, the ``demo`` extra) on 127.0.0.1:``port``."""
+    """A pure-Python MQTT 3.1.1 broker (amqtt, a dependency of ``lane-sim``) on 127.0.0.1:``port``."""
     try:
         from amqtt.broker import Broker
     except ImportError:
         raise DemoError(
-            "the embedded broker needs the demo extra: pip install -e '.[demo]' (or name one with --mqtt-url)"
+            "the embedded broker needs amqtt: pip install -e ./sim (or name one with --mqtt-url)"
         ) from None
 
     for name in ("amqtt", "transitions"):

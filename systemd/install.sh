@@ -65,7 +65,7 @@ gid=$(awk -F: '$1 == "edge-agent" { print $4 }' "$ROOT/etc/passwd")
 
 # 2. The code: a copy of the source tree and a virtualenv with the package installed.
 install -d -m 0755 "$ROOT$PREFIX" "$ROOT$PREFIX/src"
-for item in pyproject.toml README.md edge_agent drivers hw_sim config systemd models; do
+for item in pyproject.toml README.md edge_agent drivers config systemd models; do
     [ -e "$SRC/$item" ] || continue
     rm -rf "${ROOT:?}$PREFIX/src/$item"
     cp -R "$SRC/$item" "$ROOT$PREFIX/src/$item"
