@@ -351,11 +351,13 @@ def build_cameras(
     if by_model and rec.backend == "sim":
         shared = LabelRecogniser()
     elif "container" in by_model and rec.backend == "tflite":
-        from edge_agent.recognition import TfliteRecogniser
+        from edge_agent.recognition_container import ContainerRecogniser
 
-        tflite = TfliteRecogniser(rec, roles=("container",))
-        on_close(tflite.close)
-        shared = tflite
+        containers = ContainerRecogniser.open(
+            rec.container_model, num_threads=rec.num_threads, min_confidence=rec.min_confidence
+        )
+        on_close(containers.close)
+        shared = containers
     out: list[CameraSource] = []
     for name, cam in cams.items():
         frames = frame_source(name, cam, clock, frame_sources)

@@ -33,11 +33,11 @@ from typing import Any, Protocol
 
 from edge_agent.clock import Clock
 from edge_agent.config import LaneConfig
+from edge_agent.container_code import vote as vote_containers
 from edge_agent.decision import decide
 from edge_agent.domain import DecidedPassage, Decision, DeviceFault, LaneEvent, Passage, Reason
 from edge_agent.errors import StoreError
 from edge_agent.journal import Journal, passage_payload
-from edge_agent.container_code import vote as vote_containers
 from edge_agent.plate_vote import vote as vote_plates
 from edge_agent.reference import ReferenceData
 from edge_agent.signal_policy import Refusal

@@ -1,16 +1,18 @@
-"""``edge-agent read plate FILE...``: the lane's plate reader on image files, with optional scoring.
+"""``edge-agent read plate|container FILE...``: the lane's readers on image files, with optional scoring.
 
-Prints one line per image, ``file<TAB>text<TAB>confidence`` (empty text when the plate is unread:
-nothing legible, or less sure than ``--min-confidence``). Whole vehicle frames and tight plate crops
-are both read: a 16:9 frame (at least 480 pixels wide) is read through the plate camera's region of
-interest (``recognition.plate_roi``), anything else is taken as a crop and read whole.
+Prints one line per image, ``file<TAB>text<TAB>confidence`` (empty text when unread: nothing
+legible, or less sure than ``--min-confidence``; for a container code, also a code whose check digit
+disagrees). Plates: a 16:9 frame (at least 480 pixels wide) is read through the plate camera's region
+of interest (``recognition.plate_roi``), anything else is taken as a crop and read whole. Container
+codes: whole doors and sides are searched with the container localiser, crops of the code are read
+whole (:mod:`edge_agent.recognition_container`).
 
 ``--truth CSV`` (columns ``file,region,text``, a header row optional; rows matched to the images by
 file basename; ``region`` is not used) adds a summary: exact-match rate, character accuracy, unread
-rate, wrong rate (a confident read that is not the plate) and milliseconds per image (reading only,
+rate, wrong rate (a confident read that is not the truth) and milliseconds per image (reading only,
 decoding excluded). Summary lines start with ``#`` so the output stays a TSV for other tools.
 
-Exit status: 0 when every file could be read as an image (unread plates are results, not errors);
+Exit status: 0 when every file could be read as an image (unread images are results, not errors);
 1 when at least one file could not (each gets one ``FILE: what was wrong`` line on stderr, the others
 are still read); 2 for a usage problem (a truth file that cannot be read, a model that cannot load).
 """
@@ -23,6 +25,7 @@ import importlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -153,8 +156,11 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def load_truth(path: Path) -> dict[str, str]:
-    """``file basename -> plate`` from a ``file,region,text`` CSV (``ValueError`` naming the problem)."""
+def load_truth(path: Path, normalise: Callable[[str], str | None] = normalise_plate) -> dict[str, str]:
+    """``file basename -> text`` from a ``file,region,text`` CSV (``ValueError`` naming the problem).
+
+    ``normalise`` turns the text column into what a read is compared with (a plate by default).
+    """
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
@@ -169,7 +175,7 @@ def load_truth(path: Path) -> dict[str, str]:
         name = Path(row[0].strip()).name
         if not name:
             raise ValueError(f"{path}:{n}: empty file name")
-        truth[name] = normalise_plate(row[2]) or ""
+        truth[name] = normalise(row[2]) or ""
     return truth
 
 
@@ -213,15 +219,92 @@ class Score:
         }
 
 
-def register(subparsers: Any) -> None:
-    """Add ``edge-agent read plate``."""
-    read = subparsers.add_parser("read", help="run the lane's recognisers on image files")
-    read_sub = read.add_subparsers(dest="read_command", required=True)
+CONTAINER_EXAMPLE = """example:
+  edge-agent read container gate/*.jpg
+  edge-agent read container --truth truth.csv --json doors/*.png
+
+truth.csv:
+  file,region,text
+  door_0001.jpg,,MSCU1234565
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One image's read as the command prints it: text (``""`` unread), confidence, extra JSON fields."""
+
+    text: str
+    confidence: float
+    extra: dict[str, Any]
+
+
+class ImageReader(Protocol):
+    """What the command runs over each image."""
+
+    def __call__(self, image: npt.NDArray[np.uint8]) -> Reading:
+        """Read one image."""
+        ...
+
+
+def _plate_reader(args: argparse.Namespace) -> tuple[ImageReader, Callable[[], None]]:
+    from edge_agent.config.camera import TfliteRecognitionConfig
+
+    cfg = TfliteRecognitionConfig(backend="tflite")
+    model = args.model or cfg.plate_model
+    reader = open_plate_reader(model, cfg.plate_roi.as_tuple(), locator_path=locator_model(model))
+
+    def read(image: npt.NDArray[np.uint8]) -> Reading:
+        got = reader.read(image)
+        text = got.text if got.confidence >= args.min_confidence else ""
+        return Reading(text, got.confidence, {})
+
+    return read, reader.close
+
+
+def _container_reader(args: argparse.Namespace) -> tuple[ImageReader, Callable[[], None]]:
+    from edge_agent.config.camera import TfliteRecognitionConfig
+    from edge_agent.recognition_container import ContainerReader
+
+    cfg = TfliteRecognitionConfig(backend="tflite")
+    model = args.model or cfg.container_model
+    locator = container_locator_model(model)
+    reader = ContainerReader.open(
+        model, locator if locator.is_file() else None, min_confidence=args.min_confidence
+    )
+
+    def read(image: npt.NDArray[np.uint8]) -> Reading:
+        got = reader.read(image)
+        extra: dict[str, Any] = {"size_type": got.size_type}
+        if not got.code and got.reason:
+            extra["unread"] = got.reason
+        return Reading(got.code, got.confidence, extra)
+
+    return read, reader.close
+
+
+def container_locator_model(model_path: Path) -> Path:
+    """Where the container localiser ships: beside the reader (``container_locator.tflite``)."""
+    return model_path.with_name("container_locator.tflite")
+
+
+def _normalise_container(raw: str) -> str | None:
+    from edge_agent.codes import normalise_container
+
+    return normalise_container(raw) or None
+
+
+_KINDS: dict[str, tuple[Callable[[argparse.Namespace], tuple[ImageReader, Callable[[], None]]], Any]] = {
+    "plate": (_plate_reader, normalise_plate),
+    "container": (_container_reader, _normalise_container),
+}
+
+
+def _add(read_sub: Any, kind: str, help_text: str, description: str, example: str, floor: float) -> None:
     p = read_sub.add_parser(
-        "plate",
-        help="read the licence plate on images (frames or crops)",
-        description=__doc__.split("\n\n", 1)[1],
-        epilog=EXAMPLE,
+        kind,
+        help=help_text,
+        description=description,
+        epilog=example,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="image files (PNG, JPEG, ...)")
@@ -230,63 +313,95 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--min-confidence",
         type=float,
-        default=0.6,
-        help="less sure than this is unread (default 0.6, the lane's min_plate_confidence)",
+        default=floor,
+        help=f"less sure than this is unread (default {floor})",
     )
-    p.add_argument("--model", type=Path, default=None, help="plate model (default: the shipped one)")
-    p.set_defaults(func=run)
+    p.add_argument("--model", type=Path, default=None, help=f"{kind} reader model (default: the shipped one)")
+    p.set_defaults(func=run, read_kind=kind)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``edge-agent read plate`` and ``edge-agent read container``."""
+    read = subparsers.add_parser("read", help="run the lane's recognisers on image files")
+    read_sub = read.add_subparsers(dest="read_command", required=True)
+    _add(
+        read_sub,
+        "plate",
+        "read the licence plate on images (frames or crops)",
+        __doc__.split("\n\n", 1)[1],
+        EXAMPLE,
+        0.6,
+    )
+    _add(
+        read_sub,
+        "container",
+        "read the ISO 6346 container code on images (doors, sides or crops of the code)",
+        CONTAINER_DOC,
+        CONTAINER_EXAMPLE,
+        0.5,
+    )
+
+
+CONTAINER_DOC = """One line per image, file<TAB>code<TAB>confidence: the 11 characters of the code without
+spaces, empty when unread (no code found, the check digit disagrees, two different valid codes, or less sure
+than --min-confidence). Whole doors and sides are searched for the code with the localiser; crops of
+the code are read whole. --json adds the size/type code (e.g. 45G1) when one was read, and why a code
+was unread. --truth as for plates (the text column is the 11-character code)."""
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """The command's body."""
     out, err = out or sys.stdout, err or sys.stderr
-    from edge_agent.config.camera import TfliteRecognitionConfig
-
+    kind = getattr(args, "read_kind", "plate")
+    name = f"edge-agent read {kind}"
+    opener, normalise = _KINDS[kind]
     truth: dict[str, str] | None = None
     if args.truth is not None:
         try:
-            truth = load_truth(args.truth)
+            truth = load_truth(args.truth, normalise)
         except ValueError as exc:
-            print(f"edge-agent read plate: {exc}", file=err)
+            print(f"{name}: {exc}", file=err)
             return EXIT_USAGE
-    cfg = TfliteRecognitionConfig(backend="tflite")
     try:
-        model = args.model or cfg.plate_model
-        reader = open_plate_reader(model, cfg.plate_roi.as_tuple(), locator_path=locator_model(model))
+        reader, close = opener(args)
     except (ImportError, ValueError, OSError) as exc:
-        print(f"edge-agent read plate: cannot load the plate model: {exc}", file=err)
+        print(f"{name}: cannot load the {kind} model: {exc}", file=err)
         return EXIT_USAGE
     score, bad = Score(), 0
     total = len(args.files)
     try:
         for n, path in enumerate(args.files, 1):
             if total > PROGRESS_EVERY and n % PROGRESS_EVERY == 0:
-                print(f"read plate: {n}/{total} files", file=err, flush=True)
+                print(f"read {kind}: {n}/{total} files", file=err, flush=True)
             try:
                 image = read_image(path)
             except ImageError as exc:
                 bad += 1
-                print(f"edge-agent read plate: {exc}", file=err)
+                print(f"{name}: {exc}", file=err)
                 continue
             t0 = time.perf_counter()
-            got = reader.read(image)
+            got = reader(image)
             score.read_s += time.perf_counter() - t0
             score.images += 1
-            text = got.text if got.confidence >= args.min_confidence else ""
-            record: dict[str, Any] = {"file": str(path), "text": text, "confidence": round(got.confidence, 3)}
+            record: dict[str, Any] = {
+                "file": str(path),
+                "text": got.text,
+                "confidence": round(got.confidence, 3),
+            }
+            record |= got.extra
             if truth is not None:
                 expected = truth.get(path.name)
                 if expected is None:
                     score.no_truth += 1
-                    print(f"edge-agent read plate: {path}: no row in {args.truth}", file=err)
+                    print(f"{name}: {path}: no row in {args.truth}", file=err)
                 else:
-                    record |= {"truth": expected, "exact": score.add(text, expected)}
+                    record |= {"truth": expected, "exact": score.add(got.text, expected)}
             if args.json:
                 print(json.dumps(record), file=out)
             else:
-                print(f"{path}\t{text}\t{got.confidence:.3f}", file=out)
+                print(f"{path}\t{got.text}\t{got.confidence:.3f}", file=out)
     finally:
-        reader.close()
+        close()
     if truth is not None:
         summary = score.summary() | {"bad_files": bad}
         if args.json:

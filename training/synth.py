@@ -114,7 +114,7 @@ def sample(shape: ModelShape, seed: int, *, augment: bool = True) -> tuple[np.nd
     For plate crops, ``augment=False`` means the held-out validation style (unseen faces, pictures).
     """
     if shape.crops and shape.role == "container":
-        import synth_container  # the door renderer is only imported for the container reader
+        from training import synth_container  # the door renderer is only imported for the container reader
 
         return synth_container.crop_sample(seed, held_out=not augment)
     if shape.crops:

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from edge_agent.config.base import Model
 
-MODEL_FILES = {"plate": "plate_ocr.tflite", "container": "container_ocr.tflite"}
+MODEL_FILES = {"plate": "plate_ocr.tflite", "container": "container_reader.tflite"}
 """The shipped model files (``models/`` in the repository)."""
 
 SHARE_DIR = Path("share") / "lane-edge-agent" / "models"
@@ -150,7 +150,8 @@ class TfliteRecognitionConfig(_RecognitionBudget):
     )
     container_model: Path = Field(
         default_factory=lambda: default_model_dir() / MODEL_FILES["container"],
-        description="ISO 6346 container code reader model (.tflite).",
+        description="ISO 6346 container code reader model (.tflite); its localiser "
+        "container_locator.tflite ships beside it.",
     )
     num_threads: int = Field(1, ge=1, le=8, description="Interpreter threads per model.")
     min_confidence: float = Field(
@@ -162,7 +163,8 @@ class TfliteRecognitionConfig(_RecognitionBudget):
     )
     container_roi: RoiConfig = Field(
         default_factory=lambda: RoiConfig(x0=0.50, y0=0.08, x1=0.90, y1=0.44),
-        description="Where the container camera sees the painted code.",
+        description="Where the container camera sees the painted code (the fixed-region reader only; "
+        "the container reader finds the code with its localiser).",
     )
 
 

@@ -18,7 +18,12 @@ SHIPPED = [
         path,
         marks=pytest.mark.skipif(not path.is_file(), reason=f"{path.name} not shipped yet"),
     )
-    for path in (MODELS / "plate_ocr.tflite", MODELS / "plate_reader.tflite", MODELS / "container_ocr.tflite")
+    for path in (
+        MODELS / "plate_ocr.tflite",
+        MODELS / "plate_reader.tflite",
+        MODELS / "container_reader.tflite",
+        MODELS / "container_locator.tflite",
+    )
 ]
 
 

@@ -30,7 +30,7 @@ def test_tflite_defaults_point_at_the_shipped_models() -> None:
     cfg = RECOGNITION.validate_python({"backend": "tflite"})
     assert isinstance(cfg, TfliteRecognitionConfig)
     assert cfg.plate_model == REPO / "models" / "plate_ocr.tflite"
-    assert cfg.container_model == REPO / "models" / "container_ocr.tflite"
+    assert cfg.container_model == REPO / "models" / "container_reader.tflite"
     assert cfg.plate_model.is_file()  # the container model ships with issue #11
     assert (cfg.num_threads, cfg.min_confidence) == (1, 0.5)
 
