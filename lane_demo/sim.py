@@ -167,7 +167,7 @@ async def start_hardware(
         sock = getattr(cam, "socket", None)
         if cam.backend != "sim" or sock is None:
             raise SimError(f"devices.cameras.{name}: a simulated camera needs backend = 'sim' and a socket")
-        render = cam.role == "plate" and cfg.recognition.backend == "tflite"
+        render = cfg.recognition.backend == "tflite" and not getattr(cam, "read_labels", False)
         sim = rig.add(
             SimCamera(
                 name, clock=clock.monotonic, sleep=clock.sleep, fps=cam.fps, render=render, role=cam.role
@@ -259,6 +259,9 @@ async def _roll(
     plate_cam = rig.cameras.get(layout.plate_camera)
     if plate_cam is not None:
         plate_cam.expect(Scene(t.plate if t.plate_legible else None, None) for t in scenario.trucks)
+    container_cam = rig.cameras.get(layout.container_camera)
+    if container_cam is not None and container_cam.render:
+        container_cam.expect(Scene(None, t.container) for t in scenario.trucks)
     reply = await central.push_reference(scenario.reference_snapshot(version=1), key_id=key_id, key=key)
     if reply.get("status") != "accepted":
         print(
