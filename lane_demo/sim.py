@@ -234,6 +234,7 @@ async def run_sim(opts: SimOptions, out: TextIO = sys.stdout) -> int:
             if not await central.wait_for(lambda: central.availability == "online", opts.wait_agent_s):
                 print(f"no agent came online within {opts.wait_agent_s:g} s", file=sys.stderr)
                 return EXIT_WRONG
+            await _until_devices_up(central, opts.wait_agent_s)
             return await _roll(opts, cfg, clock, central, key_id, secret, (rfid, wim, loops, rig), out)
     except SimError as exc:
         print(f"{opts.config}: {exc}", file=sys.stderr)
@@ -241,6 +242,29 @@ async def run_sim(opts: SimOptions, out: TextIO = sys.stdout) -> int:
     except (OSError, TimeoutError) as exc:
         print(f"edge-agent sim: {exc}", file=sys.stderr)
         return EXIT_WRONG
+
+
+def _not_up(central: Central) -> list[str]:
+    """The agent's devices its latest health message does not report up (all of them before the first)."""
+    if central.health is None:
+        return ["(no health message yet)"]
+    devices = central.health.get("devices")
+    if not isinstance(devices, list):
+        return ["(health message without devices)"]
+    return [
+        f"{d.get('name')}={d.get('state')}" for d in devices if isinstance(d, dict) and d.get("state") != "up"
+    ]
+
+
+async def _until_devices_up(central: Central, limit_s: float) -> None:
+    """Wait until the agent reports every device up, as a lane opens only when its sensors answer.
+
+    A truck rolled before the agent's first WIM poll is rightly referred (``weight_missing``), which is
+    the lane's behaviour, not the scenario's intent. Past ``limit_s`` the trucks roll anyway and the
+    ground truth shows what that costs; the devices still not up are named on stderr.
+    """
+    if not await central.wait_for(lambda: not _not_up(central), limit_s):
+        print(f"rolling although the agent reports not up: {', '.join(_not_up(central))}", file=sys.stderr)
 
 
 async def _roll(
