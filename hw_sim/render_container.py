@@ -4,8 +4,9 @@
 warehouse or a night yard), sometimes a second container beside or behind carrying its own smaller
 code, a chassis, and the container itself (:mod:`hw_sim.render_door`: corrugated walls or doors with
 locking bars, handles, cam keepers and hinges, in real line paints, with rust, dirt, dents and patches).
-On it go the code label and the distractors a door carries: operator name and logo, weight tables,
-CSC and customs plates, hazard diamonds, barcodes, serial-like numbers, stickers and graffiti. The code
+On it go the code label (:mod:`hw_sim.render_label`) and the distractors a door carries: operator name
+and logo, weight tables, CSC and customs plates, hazard diamonds, barcodes, serial-like numbers,
+stickers and graffiti. The code
 is painted ``one_line`` (``MSCU 123456 5``), ``two_line`` (owner and category above serial and check
 digit) or ``vertical`` (one character per line on a corner post or door edge), the check digit often
 boxed, in a DIN-like, condensed or stencil face (and a simulated stencil cut on any face), with the
@@ -42,7 +43,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from edge_agent.codes import check_digit
 from hw_sim import render_door as door
 from hw_sim.render_damage import perspective_coeffs, random_quad
-from hw_sim.render_door import Face, Label, Rect, paint_label
+from hw_sim.render_door import Face, Rect
+from hw_sim.render_label import Label, paint_label
 
 BgrImage = npt.NDArray[np.uint8]
 Box = tuple[int, int, int, int]
