@@ -35,7 +35,7 @@ from edge_agent.container_code import ContainerCode, validate, validate_size_typ
 from edge_agent.domain import ContainerRead, PlateRead
 from edge_agent.recognition import WHOLE, FloatArray, ctc_greedy, luma, preprocess_lines, resample, stretch
 from edge_agent.recognition_locate import LOCATOR_INPUT, Candidate, decode, locator_input, pad_box
-from edge_agent.recognition_plate import BgrImage, check_image
+from edge_agent.recognition_plate import MIN_SIZE, BgrImage, check_image
 
 if TYPE_CHECKING:
     from drivers.inference import Inference
@@ -223,8 +223,8 @@ class ContainerReader:
         reads: list[_Read] = []
         for box, score in self._boxes(image):
             x0, y0, x1, y1 = box
-            if x1 - x0 < 4 or y1 - y0 < 4:
-                continue
+            if x1 - x0 < MIN_SIZE[0] or y1 - y0 < MIN_SIZE[1]:
+                continue  # a sliver of a box: nothing legible (and check_image would refuse it)
             raw, conf = self.read_crop(image[y0:y1, x0:x1])
             reads.append(_Read(box, raw, conf, score))
         return self.choose(reads)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from edge_agent.recognition import luma, stretch
+from edge_agent.recognition_locate import Candidate
 from edge_agent.recognition_container import (
     CONTAINER_INPUT,
     ContainerReader,
@@ -155,3 +156,27 @@ def test_an_unambiguous_confusion_is_corrected() -> None:
 def test_nothing_read_is_unread() -> None:
     got = _reader().choose([_Read(BOX, "", 1.0, 1.0)])
     assert (got.code, got.size_type, got.reason) == ("", None, "no text read")
+
+
+class _Blank(_NoModel):
+    """A reader that sees nothing: every step is the CTC blank."""
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((1, CONTAINER_INPUT[1] // 4, 37), dtype=np.float32)
+        out[..., -1] = 1.0
+        return out
+
+
+class _EdgeBoxes(ContainerReader):
+    """The localiser's box clipped at the picture's edge to a sliver (as a real one gave on a render)."""
+
+    def locate(self, image: np.ndarray) -> list[Candidate]:
+        h, w = image.shape[:2]
+        return [Candidate((w - 3, h - 60, w, h), 0.9), Candidate((10, 10, 200, 60), 0.8)]
+
+
+def test_a_sliver_box_at_the_edge_is_skipped_not_an_error() -> None:
+    reader = _EdgeBoxes(_Blank(), None)
+    got = reader.read(np.full((480, 640, 3), 128, dtype=np.uint8))
+    assert got.code == ""
+    assert got.candidates == 1  # the sliver was not read; the other box was
