@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 REPRODUCE = {
-    "plate": "nice -n 19 /tmp/train-venv/bin/python training/train.py --model plate --out models/plate_reader.tflite "
+    "plate": "nice -n 19 .train-venv/bin/python training/train.py --model plate --out models/plate_reader.tflite "
     "--train-count {train_samples} --val-count {val_samples} --epochs {epochs}",
-    "plate_locator": "nice -n 19 /tmp/train-venv/bin/python training/train_locator.py --out models/plate_locator.tflite "
+    "plate_locator": "nice -n 19 .train-venv/bin/python training/train_locator.py --out models/plate_locator.tflite "
     "--train-count {train_frames} --val-count {val_frames} --epochs {epochs}",
 }
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 REPRODUCE = {
-    "container": "nice -n 19 /tmp/train-venv/bin/python training/train.py --model container --out models/container_reader.tflite "
-    "--train-count {train_samples} --val-count {val_samples} --epochs {epochs}",
-    "container_locator": "nice -n 19 /tmp/train-venv/bin/python training/train_locator.py --target container "
+    "container": "nice -n 19 .train-venv/bin/python training/train.py --model container --out models/container_reader.tflite "
+    "--train-count {train_samples} --val-count {val_samples} --epochs {epochs} --batch {batch}",
+    "container_locator": "nice -n 19 .train-venv/bin/python training/train_locator.py --target container "
     "--out models/container_locator.tflite --train-count {train_frames} --val-count {val_frames} --epochs {epochs}",
 }
 
@@ -73,7 +73,7 @@ in a whole picture come from `container_locator.tflite`.
 | Network | stride-2 stem (16 ch), conv stages 32/64/96 ch (BN, ReLU, max-pool), height-fold conv to 128 ch, global context, 2 x 1-D conv (k=5), dense; no recurrent layers (`training/model.py: build_crop_reader`) |
 | Speed | {m["ms_per_inference_1_thread"]} ms per crop, one thread, this machine (x86, TensorFlow's interpreter) |
 | Training | TensorFlow {m["tensorflow"]}, CTC loss, Adam with cosine decay, {m["epochs"]} epochs over {m["train_samples"]:,} crops, {m["wall_s"] // 60} min wall on 2 CPU cores |
-| Reproduce | `{REPRODUCE["container"].format(**m)}` |
+| Reproduce | `{REPRODUCE["container"].format(**{"batch": 128, **m})}` |
 
 ## Preprocessing (the agent's code, used in training too)
 

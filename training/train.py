@@ -297,6 +297,7 @@ def main() -> None:
         "val_samples": a.val_count,
         "val_seed": VAL_SEED,
         "epochs": epochs,
+        "batch": a.batch,
         "float": float_metrics,
         "val_ctc_loss": ctc_val_loss(model, val[0][:512], val[1][:512], synth.SHAPES[a.model].max_len),
         "int8": exact_match(predict, *val),

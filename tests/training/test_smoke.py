@@ -1,7 +1,7 @@
 """``training/train.py --smoke``: the whole pipeline (synthesise, train, int8, evaluate) in under a minute.
 
 Needs TensorFlow (the ``train`` extra), which the lane's venv does not have: the test runs the script
-with ``$LANE_TRAIN_PYTHON`` (e.g. ``/tmp/train-venv/bin/python``) or, without it, the test's own
+with ``$LANE_TRAIN_PYTHON`` (e.g. ``.train-venv/bin/python``) or, without it, the test's own
 interpreter, and is skipped when that interpreter cannot import TensorFlow. CI (``.ci/run``) makes a
 training venv of its own and points ``$LANE_TRAIN_PYTHON`` at it, so the smoke run is tested there; the
 shipped models are never trained by CI.
