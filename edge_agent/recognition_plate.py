@@ -80,9 +80,7 @@ def check_image(image: object) -> BgrImage:
         raise ImageRejected(f"expected an (h, w, 3) uint8 B,G,R image, got {image.shape} {image.dtype}")
     h, w = image.shape[:2]
     if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
-        raise ImageRejected(
-            f"image {w}x{h} is too small to read (at least {MIN_SIZE[0]}x{MIN_SIZE[1]})"
-        )
+        raise ImageRejected(f"image {w}x{h} is too small to read (at least {MIN_SIZE[0]}x{MIN_SIZE[1]})")
     if w * h > MAX_PIXELS:
         raise ImageRejected(f"image {w}x{h} has more than {MAX_PIXELS} pixels")
     return image

@@ -14,7 +14,7 @@ from typing import Any
 
 REPRODUCE = {
     "container": "nice -n 19 .train-venv/bin/python training/train.py --model container --out models/container_reader.tflite "
-    "--train-count {train_samples} --val-count {val_samples} --epochs {epochs} --batch {batch}",
+    "--train-count {train_samples} --val-count {val_samples} --epochs {epochs} --batch {batch}{drop}",
     "container_locator": "nice -n 19 .train-venv/bin/python training/train_locator.py --target container "
     "--out models/container_locator.tflite --train-count {train_frames} --val-count {val_frames} --epochs {epochs}",
 }
@@ -55,6 +55,12 @@ def reader_card(m: dict[str, Any], path: Path) -> str:
         f"| {f} | {_pct(r['legible_exact'])} | {_pct(r['legible_wrong_read'])} | {_pct(r['legible_unread'])} |"
         for f, r in m["int8_floors"].items()
     )
+    dropped = (
+        "; left out of training with `--drop-empty`: validation refuses what is not a code, and "
+        "illegible reads are still measured on the validation set"
+        if m.get("drop_empty")
+        else ""
+    )
     return f"""# Model card: `{path.name}` (ISO 6346 container code reader)
 
 Reads the painted container code (owner, category, serial, check digit) or the size/type code from a
@@ -73,7 +79,7 @@ in a whole picture come from `container_locator.tflite`.
 | Network | stride-2 stem (16 ch), conv stages 32/64/96 ch (BN, ReLU, max-pool), height-fold conv to 128 ch, global context, 2 x 1-D conv (k=5), dense; no recurrent layers (`training/model.py: build_crop_reader`) |
 | Speed | {m["ms_per_inference_1_thread"]} ms per crop, one thread, this machine (x86, TensorFlow's interpreter) |
 | Training | TensorFlow {m["tensorflow"]}, CTC loss, Adam with cosine decay, {m["epochs"]} epochs over {m["train_samples"]:,} crops, {m["wall_s"] // 60} min wall on 2 CPU cores |
-| Reproduce | `{REPRODUCE["container"].format(**{"batch": 128, **m})}` |
+| Reproduce | `{REPRODUCE["container"].format(**{"batch": 128, **m, "drop": " --drop-empty" if m.get("drop_empty") else ""})}` |
 
 ## Preprocessing (the agent's code, used in training too)
 
@@ -91,7 +97,7 @@ operator names and logos, weight tables, CSC plates, hazard labels, a second box
 distractor; codes in one line, two lines or vertical, check digit often boxed, stencil and DIN-like
 faces; perspective, blur, glare, shadow, low light, IR, noise, JPEG). 72 % of crops are around the
 code (label: its 11 characters), 18 % around the size/type code (label: e.g. `45G1`), 10 % elsewhere
-on the picture (label empty). Crops are jittered and loose, as the localiser's boxes are.
+on the picture (label empty{dropped}). Crops are jittered and loose, as the localiser's boxes are.
 
 ## Measured (int8 `.tflite`, raw reads on held-out crops, before validation)
 

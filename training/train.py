@@ -266,6 +266,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--max-train-s", type=float, default=float("inf"), help="stop starting epochs after")
     ap.add_argument("--data-key", default=None, help="reuse the cached data sets made under this key")
+    ap.add_argument(
+        "--drop-empty",
+        action="store_true",
+        help="train without the empty-label samples (validation keeps them: false reads are still measured)",
+    )
     ap.add_argument("--smoke", action="store_true", help="a tiny run (< 1 min): the pipeline works")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--workers", type=int, default=2)
@@ -282,6 +287,9 @@ def main() -> None:
     xs, labels = load_or_make(a.model, a.train_count, TRAIN_SEED, True, a.data_dir, a.workers, k)
     val = load_or_make(a.model, a.val_count, VAL_SEED, False, a.data_dir, a.workers, k)
     seen = load_or_make(a.model, max(64, a.val_count // 3), SEEN_SEED, True, a.data_dir, a.workers, k)
+    if a.drop_empty:
+        keep = [i for i, s in enumerate(labels) if s]
+        xs, labels = xs[keep], [labels[i] for i in keep]
     epochs = a.epochs or synth.SHAPES[a.model].epochs
     model = train(a.model, xs, labels, val, epochs, a.batch, a.seed, a.max_train_s)
     float_metrics = exact_match(lambda x: tf.nn.softmax(model(x, training=False)).numpy(), *val)
@@ -298,6 +306,7 @@ def main() -> None:
         "val_seed": VAL_SEED,
         "epochs": epochs,
         "batch": a.batch,
+        "drop_empty": a.drop_empty,
         "float": float_metrics,
         "val_ctc_loss": ctc_val_loss(model, val[0][:512], val[1][:512], synth.SHAPES[a.model].max_len),
         "int8": exact_match(predict, *val),

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from edge_agent.recognition import luma, stretch
-from edge_agent.recognition_locate import Candidate
 from edge_agent.recognition_container import (
     CONTAINER_INPUT,
     ContainerReader,
@@ -20,6 +19,7 @@ from edge_agent.recognition_container import (
     is_vertical,
     vertical_rows,
 )
+from edge_agent.recognition_locate import Candidate
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
